@@ -1,0 +1,19 @@
+-- Stores one activity whose uuid the Api chose, so a retried job inserts once: a second run returns no row.
+-- An unknown handle leaves user_uuid NULL and fails with SQLSTATE 23502 (not_null_violation).
+INSERT INTO public.activities (
+  uuid,
+  user_uuid,
+  message,
+  expires_at
+)
+VALUES (
+  @uuid,
+  (SELECT uuid
+    FROM public.users
+    WHERE users.handle = @handle
+  ),
+  @message,
+  @expires_at
+)
+ON CONFLICT (uuid) DO NOTHING
+RETURNING uuid;

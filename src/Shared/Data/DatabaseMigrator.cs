@@ -1,0 +1,92 @@
+using DbUp;
+using DbUp.Engine;
+using DbUp.Postgresql;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace Cruddur.Shared.Data;
+
+/// <summary>What a migration run applied; empty lists when the database was already current.</summary>
+public sealed record MigrationReport(IReadOnlyList<string> AppliedMigrations, bool SeedApplied);
+
+/// <summary>
+/// Applies <c>db/migrations/*.sql</c> (and, once, <c>db/seed.sql</c>) with DbUp, journaled in
+/// <c>public.schema_migrations</c>. Runs under a Postgres advisory lock, so any number of processes
+/// starting together migrate exactly once; the lock is a session lock, released if the holder dies.
+/// Nothing here drops data: scripts are append-only and each runs once.
+/// </summary>
+public sealed class DatabaseMigrator(NpgsqlDataSource dataSource, ILogger<DatabaseMigrator> logger)
+{
+    /// <summary>Scripts are journaled here; the name is also how a DBA sees what ran.</summary>
+    public const string JournalTable = "schema_migrations";
+
+    /// <summary>The journal entry that records the seed.</summary>
+    public const string SeedScriptName = "seed.sql";
+
+    // Any constant works; it only has to be the same in every process that migrates this database.
+    private const long AdvisoryLockKey = 0x43_72_75_64_64_75_72; // "Cruddur"
+
+    /// <summary>Applies pending migrations, then the seed if <paramref name="seed"/> and it never ran.</summary>
+    public async Task<MigrationReport> MigrateAsync(bool seed, CancellationToken cancellationToken = default)
+    {
+        await using var lockConnection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await AcquireLockAsync(lockConnection, cancellationToken);
+        try
+        {
+            var applied = Run(Engine().WithScriptsFromFileSystem(System.IO.Path.Combine(DbDirectory.Path, "migrations")));
+            var seeded = false;
+            if (seed)
+            {
+                var seedText = await File.ReadAllTextAsync(System.IO.Path.Combine(DbDirectory.Path, SeedScriptName), cancellationToken);
+                seeded = Run(Engine().WithScript(SeedScriptName, seedText)).Count > 0;
+            }
+            logger.LogInformation(
+                "Database migrated: {Count} migration(s) applied{Seed}", applied.Count, seeded ? ", seed applied" : "");
+            return new MigrationReport(applied, seeded);
+        }
+        finally
+        {
+            await using var unlock = new NpgsqlCommand("SELECT pg_advisory_unlock(@key)", lockConnection);
+            unlock.Parameters.AddWithValue("key", AdvisoryLockKey);
+            await unlock.ExecuteScalarAsync(CancellationToken.None);
+        }
+    }
+
+    private DbUp.Builder.UpgradeEngineBuilder Engine() =>
+        DeployChanges.To
+            .PostgresqlDatabase(new PostgresqlConnectionManager(dataSource))
+            .JournalToPostgresqlTable("public", JournalTable)
+            .WithTransactionPerScript()
+            .WithVariablesDisabled() // DbUp would otherwise rewrite $name$ inside SQL
+            .LogTo(logger);
+
+    private static List<string> Run(DbUp.Builder.UpgradeEngineBuilder builder)
+    {
+        DatabaseUpgradeResult result = builder.Build().PerformUpgrade();
+        if (!result.Successful)
+        {
+            throw new InvalidOperationException(
+                $"Migration script '{result.ErrorScript?.Name}' failed: {result.Error?.Message}", result.Error);
+        }
+        return result.Scripts.Select(s => s.Name).ToList();
+    }
+
+    private async Task AcquireLockAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        await using var tryLock = new NpgsqlCommand("SELECT pg_try_advisory_lock(@key)", connection);
+        tryLock.Parameters.AddWithValue("key", AdvisoryLockKey);
+        var waitingSince = DateTime.UtcNow;
+        var lastNotice = DateTime.MinValue;
+        while (!(bool)(await tryLock.ExecuteScalarAsync(cancellationToken))!)
+        {
+            if (DateTime.UtcNow - lastNotice > TimeSpan.FromSeconds(5))
+            {
+                logger.LogInformation(
+                    "Waiting for the migration lock held by another process ({Seconds:0}s so far)",
+                    (DateTime.UtcNow - waitingSince).TotalSeconds);
+                lastNotice = DateTime.UtcNow;
+            }
+            await Task.Delay(TimeSpan.FromMilliseconds(250), cancellationToken);
+        }
+    }
+}

@@ -1,0 +1,163 @@
+using System.Text.Json;
+using Cruddur.Shared.Data;
+using Cruddur.Tests.Fixtures;
+using Npgsql;
+
+namespace Cruddur.Tests.Data;
+
+public class DbTemplateTests(PostgresServer server)
+{
+    [Fact]
+    public async Task Create_returns_the_chosen_uuid_and_a_second_run_returns_nothing_and_stores_once()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        var uuid = Guid.CreateVersion7();
+        var parameters = CreateParameters(uuid, "andrewbrown", "hello from a test");
+
+        var first = await db.Db.QueryCommitAsync<Guid?>(db.Db.Template("activities", "create"), parameters);
+        var second = await db.Db.QueryCommitAsync<Guid?>(db.Db.Template("activities", "create"), parameters);
+
+        Assert.Equal(uuid, first);
+        Assert.Null(second);
+        Assert.Equal(1L, await db.ScalarAsync<long>($"SELECT count(*) FROM activities WHERE uuid = '{uuid}'"));
+    }
+
+    [Fact]
+    public async Task Create_for_an_unknown_handle_throws_with_its_sqlstate_instead_of_being_swallowed()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+
+        var error = await Assert.ThrowsAsync<PostgresException>(() =>
+            db.Db.QueryCommitAsync<Guid?>(db.Db.Template("activities", "create"), CreateParameters(Guid.CreateVersion7(), "nobody", "lost?")));
+
+        Assert.Equal(PostgresErrorCodes.NotNullViolation, error.SqlState);
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM activities"));
+    }
+
+    [Fact]
+    public async Task A_message_full_of_quotes_and_sql_is_stored_verbatim()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        const string message = "'); DROP TABLE activities; -- \"quoted\" $$dollar$$ \\ @handle :name";
+        var uuid = Guid.CreateVersion7();
+
+        await db.Db.QueryCommitAsync<Guid?>(db.Db.Template("activities", "create"), CreateParameters(uuid, "bayko", message));
+        var json = await db.Db.QueryObjectJsonAsync(db.Db.Template("activities", "object"), new SqlParameters { ["uuid"] = uuid });
+
+        Assert.Equal(message, JsonDocument.Parse(json!).RootElement.GetProperty("message").GetString());
+    }
+
+    [Fact]
+    public async Task Object_json_has_the_object_sql_shape()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        var seeded = Guid.Parse("00000000-0000-4000-8000-0000000000a1");
+
+        var json = await db.Db.QueryObjectJsonAsync(db.Db.Template("activities", "object"), new SqlParameters { ["uuid"] = seeded });
+
+        var root = JsonDocument.Parse(json!).RootElement;
+        Assert.Equal(["uuid", "display_name", "handle", "message", "created_at", "expires_at"], root.EnumerateObject().Select(p => p.Name));
+        Assert.Equal("Andrew Brown", root.GetProperty("display_name").GetString());
+        Assert.Equal(seeded, root.GetProperty("uuid").GetGuid());
+    }
+
+    [Fact]
+    public async Task Object_json_of_nothing_is_null_rather_than_an_empty_object()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+
+        var json = await db.Db.QueryObjectJsonAsync(db.Db.Template("activities", "object"), new SqlParameters { ["uuid"] = Guid.NewGuid() });
+
+        Assert.Null(json);
+    }
+
+    [Fact]
+    public async Task Array_json_is_newest_first_with_the_home_sql_shape_and_leaves_out_expired_activities()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        await db.ExecuteAsync("""
+            INSERT INTO activities (user_uuid, message, expires_at, created_at)
+            SELECT uuid, 'older', now() + interval '1 day', now() - interval '1 hour' FROM users WHERE handle = 'bayko';
+            INSERT INTO activities (user_uuid, message, expires_at, created_at)
+            SELECT uuid, 'expired', now() - interval '1 minute', now() FROM users WHERE handle = 'bayko';
+            """);
+
+        var json = await db.Db.QueryArrayJsonAsync(db.Db.Template("activities", "home"), HomePage(limit: 20));
+
+        var rows = JsonDocument.Parse(json).RootElement.EnumerateArray().ToList();
+        Assert.Equal(["This was imported as seed data!", "older"], rows.Select(r => r.GetProperty("message").GetString()));
+        Assert.Equal(
+            ["uuid", "display_name", "handle", "message", "replies_count", "reposts_count", "likes_count", "reply_to_activity_uuid", "expires_at", "created_at"],
+            rows[0].EnumerateObject().Select(p => p.Name));
+    }
+
+    [Fact]
+    public async Task Array_json_of_nothing_is_an_empty_array()
+    {
+        await using var db = await TestDatabase.CreateAsync(server);
+
+        Assert.Equal("[]", await db.Db.QueryArrayJsonAsync(db.Db.Template("activities", "home"), HomePage(limit: 20)));
+    }
+
+    [Fact]
+    public async Task The_home_page_after_a_cursor_continues_where_the_previous_page_ended()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        await db.ExecuteAsync("""
+            INSERT INTO activities (user_uuid, message, expires_at, created_at)
+            SELECT u.uuid, 'post ' || i, now() + interval '1 day', now() - i * interval '1 second'
+            FROM users u, generate_series(1, 25) i WHERE u.handle = 'bayko'
+            """);
+
+        var first = JsonDocument.Parse(await db.Db.QueryArrayJsonAsync(db.Db.Template("activities", "home"), HomePage(limit: 10))).RootElement;
+        var last = first[9];
+        var second = JsonDocument.Parse(await db.Db.QueryArrayJsonAsync(db.Db.Template("activities", "home"),
+            HomePage(limit: 100, last.GetProperty("created_at").GetDateTimeOffset(), last.GetProperty("uuid").GetGuid()))).RootElement;
+
+        var all = first.EnumerateArray().Concat(second.EnumerateArray()).Select(r => r.GetProperty("uuid").GetGuid()).ToList();
+        Assert.Equal(26, all.Count);
+        Assert.Equal(all.Count, all.Distinct().Count());
+    }
+
+    [Fact]
+    public async Task A_missing_template_names_the_file()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, migrate: false);
+
+        var error = Assert.Throws<FileNotFoundException>(() => db.Db.Template("activities", "nope"));
+
+        Assert.Contains("activities/nope", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Users_upsert_makes_one_user_per_cognito_id_and_updates_the_email()
+    {
+        await using var db = await TestDatabase.CreateAsync(server);
+        var upsert = db.Db.Template("users", "upsert");
+        SqlParameters User(string email) => new()
+        {
+            ["display_name"] = "Ann Lee", ["handle"] = "annlee", ["email"] = email, ["cognito_user_id"] = "sub-ann",
+        };
+
+        var first = await db.Db.QueryCommitAsync<Guid>(upsert, User("ann@example.com"));
+        var second = await db.Db.QueryCommitAsync<Guid>(upsert, User("ann@new.example.com"));
+
+        Assert.Equal(first, second);
+        Assert.Equal("ann@new.example.com", await db.ScalarAsync<string>("SELECT string_agg(email, ',') FROM users"));
+    }
+
+    private static SqlParameters CreateParameters(Guid uuid, string handle, string message) => new()
+    {
+        ["uuid"] = uuid,
+        ["handle"] = handle,
+        ["message"] = message,
+        ["expires_at"] = DateTimeOffset.UtcNow.AddDays(1),
+    };
+
+    private static SqlParameters HomePage(int limit, DateTimeOffset? beforeCreatedAt = null, Guid? beforeUuid = null) => new()
+    {
+        ["limit"] = limit,
+        ["before_created_at"] = beforeCreatedAt?.ToUniversalTime(),
+        ["before_uuid"] = beforeUuid,
+    };
+}

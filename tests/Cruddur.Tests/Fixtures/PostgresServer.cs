@@ -1,0 +1,142 @@
+using System.Net;
+using System.Net.Sockets;
+using Cruddur.Shared.Data;
+using Npgsql;
+
+[assembly: AssemblyFixture(typeof(Cruddur.Tests.Fixtures.PostgresServer))]
+
+namespace Cruddur.Tests.Fixtures;
+
+/// <summary>
+/// One throwaway PostgreSQL cluster for the whole test run: initdb into a temp dir, a free loopback port,
+/// started as the <c>postgres</c> user when the tests run as root, removed afterwards.
+/// Each test takes its own database from <see cref="CreateDatabaseAsync"/>, so tests run in parallel.
+/// <c>TEST_CONNECTION_URL</c> (a URL to any database on an existing server) replaces the cluster.
+/// </summary>
+public sealed class PostgresServer : IAsyncLifetime
+{
+    /// <summary>The cluster's superuser password: tests scan logs for it.</summary>
+    public const string Password = "pg-Secret:with@chars-4711";
+
+    private string? _directory;
+    private string _dataDirectory = "";
+
+    /// <summary>A URL to the maintenance database; replace the path to reach another database.</summary>
+    public string AdminUrl { get; private set; } = "";
+
+    public string Host { get; private set; } = "127.0.0.1";
+
+    public int Port { get; private set; }
+
+    public async ValueTask InitializeAsync()
+    {
+        var existing = Environment.GetEnvironmentVariable("TEST_CONNECTION_URL");
+        if (!string.IsNullOrEmpty(existing))
+        {
+            var parsed = ConnectionUrl.Parse(existing);
+            Host = parsed.Host!;
+            Port = parsed.Port;
+            AdminUrl = WithDatabase(existing, "postgres");
+            return;
+        }
+
+        _directory = Path.Combine(Path.GetTempPath(), $"cruddur-test-pg-{Guid.NewGuid():N}");
+        _dataDirectory = Path.Combine(_directory, "data");
+        Directory.CreateDirectory(_directory);
+        var passwordFile = Path.Combine(_directory, "pwfile");
+        await File.WriteAllTextAsync(passwordFile, Password);
+        if (RunningAsRoot)
+        {
+            await Must(ProcessRunner.RunAsync("chown", ["-R", "postgres:postgres", _directory]));
+        }
+
+        await Must(RunAsPostgres(PostgresTools.Find("initdb"),
+            "-D", _dataDirectory, "-U", "postgres", "--pwfile", passwordFile, "-E", "UTF8", "--no-locale",
+            "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync"));
+
+        Port = FreePort();
+        // Durability settings off: this cluster is thrown away, and speed matters more than crash safety here.
+        var options = $"-c listen_addresses=127.0.0.1 -p {Port} -k {_directory} -c fsync=off -c synchronous_commit=off " +
+                      "-c full_page_writes=off -c max_connections=400 -c shared_buffers=128MB";
+        await Must(RunAsPostgres(PostgresTools.Find("pg_ctl"),
+            "-D", _dataDirectory, "-l", Path.Combine(_directory, "postgres.log"), "-o", options, "-w", "-t", "60", "start"));
+        AdminUrl = $"postgresql://postgres:{Uri.EscapeDataString(Password)}@127.0.0.1:{Port}/postgres";
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_directory is null)
+        {
+            return;
+        }
+        await RunAsPostgres(PostgresTools.Find("pg_ctl"), "-D", _dataDirectory, "-m", "immediate", "-w", "stop");
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    /// <summary>A new empty database; returns its URL.</summary>
+    public async Task<string> CreateDatabaseAsync(string prefix = "t")
+    {
+        var name = $"{prefix}_{Guid.NewGuid():N}"[..Math.Min(prefix.Length + 17, 63)];
+        await using var connection = new NpgsqlConnection(ConnectionUrl.Parse(AdminUrl).ConnectionString);
+        await connection.OpenAsync();
+        await using var create = new NpgsqlCommand($"CREATE DATABASE \"{name}\"", connection);
+        await create.ExecuteNonQueryAsync();
+        return WithDatabase(AdminUrl, name);
+    }
+
+    /// <summary>A URL naming a database that does not exist yet (for scripts that create it).</summary>
+    public string UrlForNewDatabase(string prefix = "t") => WithDatabase(AdminUrl, $"{prefix}_{Guid.NewGuid():N}"[..Math.Min(prefix.Length + 17, 63)]);
+
+    /// <summary>The same URL (credentials, query) naming another database.</summary>
+    public static string WithDatabase(string url, string database)
+    {
+        var queryStart = url.IndexOf('?', StringComparison.Ordinal);
+        var head = queryStart < 0 ? url : url[..queryStart];
+        var authorityStart = head.IndexOf("://", StringComparison.Ordinal) + 3;
+        var pathStart = head.IndexOf('/', Math.Max(authorityStart, head.LastIndexOf('@') + 1));
+        return $"{(pathStart < 0 ? head : head[..pathStart])}/{database}{(queryStart < 0 ? "" : url[queryStart..])}";
+    }
+
+    private static bool RunningAsRoot => Environment.UserName == "root";
+
+    private static Task<ProcessResult> RunAsPostgres(string tool, params string[] arguments) =>
+        RunningAsRoot
+            ? ProcessRunner.RunAsync("runuser", ["-u", "postgres", "--", tool, .. arguments])
+            : ProcessRunner.RunAsync(tool, arguments);
+
+    private static async Task Must(Task<ProcessResult> run)
+    {
+        var result = await run;
+        if (result.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"Starting the test PostgreSQL failed: {result}");
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+/// <summary>Finds PostgreSQL's server tools on PATH or in Debian's versioned folder.</summary>
+public static class PostgresTools
+{
+    public static string Find(string tool)
+    {
+        var onPath = (Environment.GetEnvironmentVariable("PATH") ?? "")
+            .Split(':', StringSplitOptions.RemoveEmptyEntries)
+            .Select(dir => Path.Combine(dir, tool))
+            .FirstOrDefault(File.Exists);
+        if (onPath is not null)
+        {
+            return onPath;
+        }
+        var debian = Directory.Exists("/usr/lib/postgresql")
+            ? Directory.GetDirectories("/usr/lib/postgresql").OrderDescending().Select(d => Path.Combine(d, "bin", tool)).FirstOrDefault(File.Exists)
+            : null;
+        return debian ?? throw new InvalidOperationException($"{tool} not found: install PostgreSQL (apt-get install -y postgresql).");
+    }
+}

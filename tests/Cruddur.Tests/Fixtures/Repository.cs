@@ -1,0 +1,32 @@
+using System.Reflection;
+
+namespace Cruddur.Tests.Fixtures;
+
+/// <summary>The checkout under test, and its bin/ scripts run as a developer would run them.</summary>
+public static class Repository
+{
+    public static string Root { get; } = Metadata("RepositoryRoot");
+
+    /// <summary>The Worker's own build output (same configuration as the tests), so scripts need not build it again.</summary>
+    public static string WorkerDll { get; } =
+        Path.Combine(Root, "src", "Worker", "bin", Metadata("Configuration"), "net10.0", "Cruddur.Worker.dll");
+
+    private static string Metadata(string key) => typeof(Repository).Assembly
+        .GetCustomAttributes<AssemblyMetadataAttribute>()
+        .Single(a => a.Key == key).Value!;
+
+    /// <summary>Runs <c>bin/{script}</c> with the given environment (null removes a variable).</summary>
+    public static Task<ProcessResult> RunScriptAsync(string script, IEnumerable<string> arguments, IReadOnlyDictionary<string, string?> environment)
+    {
+        var env = new Dictionary<string, string?>(environment)
+        {
+            ["CRUDDUR_WORKER_DLL"] = WorkerDll,
+            ["NO_COLOR"] = "1",
+        };
+        foreach (var name in new[] { "CONNECTION_URL", "PROD_CONNECTION_URL" })
+        {
+            env.TryAdd(name, null); // never inherit a developer's database
+        }
+        return ProcessRunner.RunAsync(Path.Combine(Root, "bin", script), arguments, env, TimeSpan.FromMinutes(2), Root);
+    }
+}

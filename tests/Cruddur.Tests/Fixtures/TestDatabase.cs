@@ -1,0 +1,49 @@
+using Cruddur.Shared.Data;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+
+namespace Cruddur.Tests.Fixtures;
+
+/// <summary>A fresh database of its own for one test, with the data layer pointed at it.</summary>
+public sealed class TestDatabase : IAsyncDisposable
+{
+    private TestDatabase(string url)
+    {
+        Url = url;
+        DataSource = NpgsqlDataSource.Create(ConnectionUrl.Parse(url).ConnectionString);
+        Db = new Db(DataSource, new SqlTemplates());
+    }
+
+    public string Url { get; }
+
+    public NpgsqlDataSource DataSource { get; }
+
+    public Db Db { get; }
+
+    public DatabaseMigrator Migrator() => new(DataSource, NullLogger<DatabaseMigrator>.Instance);
+
+    /// <summary>A new database, migrated (and seeded) unless asked otherwise.</summary>
+    public static async Task<TestDatabase> CreateAsync(PostgresServer server, bool migrate = true, bool seed = false)
+    {
+        var database = new TestDatabase(await server.CreateDatabaseAsync());
+        if (migrate)
+        {
+            await database.Migrator().MigrateAsync(seed);
+        }
+        return database;
+    }
+
+    public async Task<T> ScalarAsync<T>(string sql)
+    {
+        await using var command = DataSource.CreateCommand(sql);
+        return (T)(await command.ExecuteScalarAsync())!;
+    }
+
+    public async Task ExecuteAsync(string sql)
+    {
+        await using var command = DataSource.CreateCommand(sql);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    public ValueTask DisposeAsync() => DataSource.DisposeAsync();
+}
