@@ -1,3 +1,4 @@
+using Cruddur.Shared.Jobs;
 using DbUp;
 using DbUp.Engine;
 using DbUp.Postgresql;
@@ -11,7 +12,7 @@ public sealed record MigrationReport(IReadOnlyList<string> AppliedMigrations, bo
 
 /// <summary>
 /// Applies <c>db/migrations/*.sql</c> (and, once, <c>db/seed.sql</c>) with DbUp, journaled in
-/// <c>public.schema_migrations</c>. Runs under a Postgres advisory lock, so any number of processes
+/// <c>public.schema_migrations</c>, and Hangfire's schema with Hangfire's installer. Runs under a Postgres advisory lock, so any number of processes
 /// starting together migrate exactly once; the lock is a session lock, released if the holder dies.
 /// Nothing here drops data: scripts are append-only and each runs once.
 /// </summary>
@@ -34,6 +35,8 @@ public sealed class DatabaseMigrator(NpgsqlDataSource dataSource, ILogger<Databa
         try
         {
             var applied = Run(Engine().WithScriptsFromFileSystem(System.IO.Path.Combine(DbDirectory.Path, "migrations")));
+            // Hangfire's own installer, under the same lock, so processes starting together never race on it.
+            JobStorageServiceCollectionExtensions.InstallSchema(dataSource);
             var seeded = false;
             if (seed)
             {

@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using Cruddur.Shared.Data;
 using Npgsql;
 
@@ -54,7 +52,7 @@ public sealed class PostgresServer : IAsyncLifetime
             "-D", _dataDirectory, "-U", "postgres", "--pwfile", passwordFile, "-E", "UTF8", "--no-locale",
             "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync"));
 
-        Port = FreePort();
+        Port = PortAllocator.Free();
         // Durability settings off: this cluster is thrown away, and speed matters more than crash safety here.
         var options = $"-c listen_addresses=127.0.0.1 -p {Port} -k {_directory} -c fsync=off -c synchronous_commit=off " +
                       "-c full_page_writes=off -c max_connections=400 -c shared_buffers=128MB";
@@ -113,12 +111,6 @@ public sealed class PostgresServer : IAsyncLifetime
         }
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }
 
 /// <summary>Finds PostgreSQL's server tools on PATH or in Debian's versioned folder.</summary>

@@ -1,0 +1,32 @@
+using Hangfire;
+using Hangfire.Common;
+using Hangfire.States;
+
+namespace Cruddur.Shared.Jobs;
+
+/// <summary>
+/// <see cref="IJobQueue"/> on Hangfire: stores a call to <see cref="IFunctionDispatcher"/> naming the
+/// contract's function, on the contract's queue.
+/// </summary>
+public sealed class HangfireJobQueue(IBackgroundJobClient client) : IJobQueue
+{
+    public Task<string> EnqueueAsync<T>(T job, CancellationToken cancellationToken = default)
+        where T : notnull =>
+        Task.FromResult(Create(JobContractAttribute.Of(typeof(T)), JobPayload.Serialize(job), cancellationToken));
+
+    public Task<string> EnqueueBatchAsync<T>(IReadOnlyCollection<T> jobs, CancellationToken cancellationToken = default)
+        where T : notnull
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(jobs.Count);
+        return Task.FromResult(Create(JobContractAttribute.Of(typeof(T)), JobPayload.Serialize(jobs), cancellationToken));
+    }
+
+    // Hangfire.PostgreSql's client is synchronous: Create returns after the job's transaction commits.
+    private string Create(JobContractAttribute contract, string payload, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var job = Job.FromExpression<IFunctionDispatcher>(
+            dispatcher => dispatcher.DispatchAsync(contract.Function, payload, null, CancellationToken.None));
+        return client.Create(job, new EnqueuedState(contract.Queue));
+    }
+}

@@ -1,0 +1,13 @@
+namespace Cruddur.Shared.Jobs;
+
+/// <summary>Stores jobs for the Worker. Each call returns once the job is committed to Postgres.</summary>
+public interface IJobQueue
+{
+    /// <summary>Enqueues one contract for its function; returns the Hangfire job id.</summary>
+    Task<string> EnqueueAsync<T>(T job, CancellationToken cancellationToken = default)
+        where T : notnull;
+
+    /// <summary>Enqueues one job carrying every item, for a function that takes a list; returns its job id.</summary>
+    Task<string> EnqueueBatchAsync<T>(IReadOnlyCollection<T> jobs, CancellationToken cancellationToken = default)
+        where T : notnull;
+}

@@ -1,0 +1,80 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using Polly;
+using Polly.Retry;
+
+namespace Cruddur.Shared.Resilience;
+
+/// <summary>
+/// The named Polly pipeline every database write runs through: transient errors (a dropped connection,
+/// a serialization failure, a deadlock, a server restarting) are retried with exponential backoff and
+/// jitter, bounded in attempts and in total time; anything else passes straight through.
+/// </summary>
+public static class DatabaseResilience
+{
+    /// <summary>The pipeline's key, for <c>ResiliencePipelineProvider&lt;string&gt;.GetPipeline</c>.</summary>
+    public const string Writes = "database-writes";
+
+    public static IServiceCollection AddDatabaseResilience(this IServiceCollection services, DatabaseRetryOptions? options = null)
+    {
+        options ??= new DatabaseRetryOptions();
+        services.AddResiliencePipeline(Writes, (pipeline, context) =>
+        {
+            var logger = context.ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(DatabaseResilience).FullName!);
+            pipeline
+                .AddTimeout(options.TotalTimeout) // outermost: bounds all attempts together
+                .AddRetry(new RetryStrategyOptions
+                {
+                    ShouldHandle = new PredicateBuilder().Handle<Exception>(IsTransient),
+                    MaxRetryAttempts = options.MaxRetryAttempts,
+                    BackoffType = DelayBackoffType.Exponential,
+                    UseJitter = true,
+                    Delay = options.FirstDelay,
+                    MaxDelay = options.MaxDelay,
+                    OnRetry = retry =>
+                    {
+                        logger.LogWarning(
+                            "Transient database error ({Error}); retry {Attempt} of {Max} in {Delay:0} ms",
+                            Describe(retry.Outcome.Exception), retry.AttemptNumber + 1, options.MaxRetryAttempts, retry.RetryDelay.TotalMilliseconds);
+                        return default;
+                    },
+                });
+        });
+        return services;
+    }
+
+    /// <summary>
+    /// True for errors a retry can fix: connection failures (08xxx, I/O), the server shutting down or
+    /// restarting (57P0x), too many connections (53300), serialization failures and deadlocks (40001, 40P01).
+    /// </summary>
+    public static bool IsTransient(Exception exception) => exception switch
+    {
+        PostgresException postgres => postgres.IsTransient
+            || postgres.SqlState is PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected
+            || postgres.SqlState.StartsWith("08", StringComparison.Ordinal)
+            || postgres.SqlState.StartsWith("57P0", StringComparison.Ordinal),
+        NpgsqlException npgsql => npgsql.IsTransient,
+        TimeoutException => true,
+        _ => false,
+    };
+
+    private static string Describe(Exception? exception) => exception switch
+    {
+        PostgresException postgres => $"{postgres.SqlState} {postgres.MessageText}",
+        null => "none",
+        _ => $"{exception.GetType().Name}: {exception.Message}",
+    };
+}
+
+/// <summary>Bounds of the database retry pipeline.</summary>
+public sealed record DatabaseRetryOptions
+{
+    public int MaxRetryAttempts { get; init; } = 6;
+
+    public TimeSpan FirstDelay { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    public TimeSpan MaxDelay { get; init; } = TimeSpan.FromSeconds(5);
+
+    public TimeSpan TotalTimeout { get; init; } = TimeSpan.FromSeconds(30);
+}
