@@ -1,8 +1,10 @@
 using Hangfire;
 using Hangfire.AspNetCore;
+using Hangfire.Logging;
 using Hangfire.PostgreSql;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 
 namespace Cruddur.Shared.Jobs;
@@ -23,10 +25,16 @@ public static class JobStorageServiceCollectionExtensions
         services.AddSingleton<JobStorage>(provider =>
             new PostgreSqlStorage(new DataSourceConnectionFactory(provider.GetRequiredService<NpgsqlDataSource>()), options));
         services.AddSingleton<JobActivator>(provider => new AspNetCoreJobActivator(provider.GetRequiredService<IServiceScopeFactory>()));
-        services.AddHangfire(hangfire => hangfire
-            .SetDataCompatibilityLevel(CompatibilityLevel.Version_180)
-            .UseSimpleAssemblyNameTypeSerializer()
-            .UseRecommendedSerializerSettings());
+        LogProvider.SetCurrentLogProvider(new HangfireLogProvider());
+        services.AddHangfire((provider, hangfire) =>
+        {
+            HangfireLogProvider.Use(provider.GetRequiredService<ILoggerFactory>());
+            hangfire
+                .UseLogProvider(new HangfireLogProvider())
+                .SetDataCompatibilityLevel(CompatibilityLevel.Version_180)
+                .UseSimpleAssemblyNameTypeSerializer()
+                .UseRecommendedSerializerSettings();
+        });
         services.AddSingleton<IJobQueue, HangfireJobQueue>();
         return services;
     }

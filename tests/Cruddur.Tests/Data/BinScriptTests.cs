@@ -1,6 +1,6 @@
+using Cruddur.Shared.Data;
 using Cruddur.Tests.Fixtures;
 using Npgsql;
-using Cruddur.Shared.Data;
 
 namespace Cruddur.Tests.Data;
 

@@ -136,7 +136,10 @@ public class DbTemplateTests(PostgresServer server)
         var upsert = db.Db.Template("users", "upsert");
         SqlParameters User(string email) => new()
         {
-            ["display_name"] = "Ann Lee", ["handle"] = "annlee", ["email"] = email, ["cognito_user_id"] = "sub-ann",
+            ["display_name"] = "Ann Lee",
+            ["handle"] = "annlee",
+            ["email"] = email,
+            ["cognito_user_id"] = "sub-ann",
         };
 
         var first = await db.Db.QueryCommitAsync<Guid>(upsert, User("ann@example.com"));
@@ -152,6 +155,7 @@ public class DbTemplateTests(PostgresServer server)
         ["handle"] = handle,
         ["message"] = message,
         ["expires_at"] = DateTimeOffset.UtcNow.AddDays(1),
+        ["created_at"] = null,
     };
 
     private static SqlParameters HomePage(int limit, DateTimeOffset? beforeCreatedAt = null, Guid? beforeUuid = null) => new()

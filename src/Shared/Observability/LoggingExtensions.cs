@@ -1,0 +1,30 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+
+namespace Cruddur.Shared.Observability;
+
+public static class LoggingExtensions
+{
+    /// <summary>
+    /// Console logs as both processes write them: one line per event, or JSON with <c>LOG_FORMAT=json</c>.
+    /// Npgsql speaks at Warning and above only (its Information lines would log every connection).
+    /// </summary>
+    public static ILoggingBuilder AddCruddurConsole(this ILoggingBuilder logging, IConfiguration configuration)
+    {
+        logging.ClearProviders();
+        if (string.Equals(configuration["LOG_FORMAT"], "json", StringComparison.OrdinalIgnoreCase))
+        {
+            logging.AddJsonConsole(o => o.IncludeScopes = true);
+        }
+        else
+        {
+            logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "HH:mm:ss.fff ";
+            });
+        }
+        logging.AddFilter("Npgsql", LogLevel.Warning);
+        return logging;
+    }
+}

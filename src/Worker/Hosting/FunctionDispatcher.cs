@@ -1,0 +1,27 @@
+using Cruddur.Shared.Jobs;
+using Hangfire.Server;
+using Microsoft.Extensions.Logging;
+
+namespace Cruddur.Worker.Hosting;
+
+/// <summary>
+/// The Worker's side of <see cref="IFunctionDispatcher"/>: Hangfire resolves it in a fresh DI scope per job,
+/// which becomes the invocation's scope; it finds the function and runs the middleware pipeline.
+/// </summary>
+internal sealed class FunctionDispatcher(
+    FunctionCatalog catalog, FunctionPipeline pipeline, IServiceProvider scope, ILoggerFactory loggers) : IFunctionDispatcher
+{
+    public Task DispatchAsync(string function, string payload, PerformContext? context, CancellationToken cancellationToken)
+    {
+        if (!catalog.TryGet(function, out var descriptor))
+        {
+            throw new PermanentFailureException(
+                $"This Worker has no function named '{function}' (it has: {string.Join(", ", catalog.Functions.Select(f => f.Name))}).");
+        }
+        // Hangfire counts retries in the job's "RetryCount" parameter; the first run has none.
+        var attempt = context is null ? 1 : context.GetJobParameter<int>("RetryCount") + 1;
+        var invocation = new FunctionContext(
+            descriptor, context?.BackgroundJob.Id, attempt, payload, scope, loggers.CreateLogger($"Cruddur.Functions.{function}"), cancellationToken);
+        return pipeline.RunAsync(invocation);
+    }
+}

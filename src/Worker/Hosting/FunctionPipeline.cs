@@ -1,0 +1,78 @@
+using System.Reflection;
+using System.Text.Json;
+using Cruddur.Shared.Jobs;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Cruddur.Worker.Hosting;
+
+/// <summary>The middleware chain, composed once, ending in the call of the function itself.</summary>
+internal sealed class FunctionPipeline
+{
+    private readonly FunctionExecutionDelegate _run;
+
+    public FunctionPipeline(IReadOnlyList<Type> middleware)
+    {
+        FunctionExecutionDelegate next = InvokeFunctionAsync;
+        foreach (var type in middleware.Reverse())
+        {
+            var inner = next;
+            next = context => ((IFunctionMiddleware)ActivatorUtilities.GetServiceOrCreateInstance(context.InstanceServices, type))
+                .InvokeAsync(context, inner);
+        }
+        _run = next;
+    }
+
+    public Task RunAsync(FunctionContext context) => _run(context);
+
+    private static Task InvokeFunctionAsync(FunctionContext context)
+    {
+        var function = context.Function;
+        var instance = function.Method.IsStatic
+            ? null
+            : ActivatorUtilities.GetServiceOrCreateInstance(context.InstanceServices, function.Method.DeclaringType!);
+        var arguments = function.Parameters.Select(source => source switch
+        {
+            ParameterSource.Trigger => BindTrigger(context),
+            ParameterSource.Context => context,
+            _ => (object)context.CancellationToken,
+        }).ToArray();
+        return (Task)function.Method.Invoke(instance, BindingFlags.DoNotWrapExceptions, null, arguments, null)!;
+    }
+
+    private static object BindTrigger(FunctionContext context)
+    {
+        var function = context.Function;
+        if (function.Trigger is TimerTriggerAttribute)
+        {
+            return new TimerInfo(function.Schedule!, function.Cron!.GetNextOccurrence(DateTimeOffset.UtcNow, TimeZoneInfo.Utc));
+        }
+
+        var itemType = FunctionCatalog.BatchItemType(function.TriggerType);
+        try
+        {
+            using var payload = JsonDocument.Parse(context.Payload);
+            object? value = (itemType, payload.RootElement.ValueKind) switch
+            {
+                // A batch function also takes a single item, as a batch of one.
+                (not null, JsonValueKind.Object) => ToList(itemType, payload.RootElement.Deserialize(itemType, JobPayload.Options)),
+                (null, JsonValueKind.Array) => throw new PermanentFailureException(
+                    $"{function.Name} takes one {function.TriggerType.Name}, but job {context.JobId} carries a batch."),
+                _ => payload.RootElement.Deserialize(function.TriggerType, JobPayload.Options),
+            };
+            return value ?? throw new PermanentFailureException($"The payload of job {context.JobId} for {function.Name} is null.");
+        }
+        catch (JsonException e)
+        {
+            // The message names the path and position, never the payload's values.
+            throw new PermanentFailureException(
+                $"The payload of job {context.JobId} is not a valid {(itemType ?? function.TriggerType).Name} for {function.Name}: {e.Message}", e);
+        }
+    }
+
+    private static object ToList(Type itemType, object? item)
+    {
+        var list = (System.Collections.IList)Activator.CreateInstance(typeof(List<>).MakeGenericType(itemType))!;
+        list.Add(item);
+        return list;
+    }
+}

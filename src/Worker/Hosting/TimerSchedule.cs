@@ -1,0 +1,52 @@
+using Cruddur.Shared.Jobs;
+using Hangfire;
+using Hangfire.Common;
+using Hangfire.Storage;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Cruddur.Worker.Hosting;
+
+/// <summary>
+/// Registers every timer function as a Hangfire recurring job (its id is the function's name), so one run
+/// happens per tick however many Workers there are; removes recurring jobs of functions that no longer
+/// exist; triggers the <c>RunOnStartup</c> ones.
+/// </summary>
+internal sealed class TimerSchedule(
+    FunctionCatalog catalog, IRecurringJobManager recurringJobs, JobStorage storage, ILogger<TimerSchedule> logger) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        var timers = catalog.Functions.Where(f => f.Trigger is TimerTriggerAttribute).ToList();
+        foreach (var timer in timers)
+        {
+            var name = timer.Name;
+            var job = Job.FromExpression<IFunctionDispatcher>(
+                dispatcher => dispatcher.DispatchAsync(name, "{}", null, CancellationToken.None), timer.Queue);
+            recurringJobs.AddOrUpdate(name, job, timer.Schedule!, new RecurringJobOptions { TimeZone = TimeZoneInfo.Utc });
+            logger.LogInformation("Timer {Function} scheduled: '{Schedule}' (UTC), next at {Next:u}",
+                name, timer.Schedule, timer.Cron!.GetNextOccurrence(DateTime.UtcNow));
+        }
+
+        using (var connection = storage.GetConnection())
+        {
+            var known = timers.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+            foreach (var stale in connection.GetRecurringJobs().Where(r => !known.Contains(r.Id) && IsOurs(r)))
+            {
+                recurringJobs.RemoveIfExists(stale.Id);
+                logger.LogInformation("Timer {Function} removed: no such function in this Worker", stale.Id);
+            }
+        }
+
+        foreach (var timer in timers.Where(t => ((TimerTriggerAttribute)t.Trigger).RunOnStartup))
+        {
+            recurringJobs.Trigger(timer.Name);
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    // Only our dispatcher's jobs: a recurring job someone added by other means is not ours to remove.
+    private static bool IsOurs(RecurringJobDto job) => job.Job?.Type == typeof(IFunctionDispatcher);
+}

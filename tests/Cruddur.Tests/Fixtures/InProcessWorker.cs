@@ -1,0 +1,98 @@
+using Cruddur.Shared.Activities;
+using Cruddur.Shared.Jobs;
+using Cruddur.Worker.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Cruddur.Tests.Fixtures;
+
+/// <summary>
+/// The Worker's function host running inside the test process against a test database: the real
+/// discovery, middleware, Hangfire server and Postgres storage, with the functions a test chooses.
+/// </summary>
+public sealed class InProcessWorker : IAsyncDisposable
+{
+    private readonly IHost _host;
+
+    private InProcessWorker(IHost host, CapturedLogs logs)
+    {
+        _host = host;
+        Logs = logs;
+    }
+
+    public IServiceProvider Services => _host.Services;
+
+    public CapturedLogs Logs { get; }
+
+    public IJobQueue Jobs => Services.GetRequiredService<IJobQueue>();
+
+    /// <summary>Settings that make a test quick: fast polling, a short grace period, few threads.</summary>
+    public static Dictionary<string, string?> QuickSettings(string connectionUrl) => new()
+    {
+        ["CONNECTION_URL"] = connectionUrl,
+        ["HANGFIRE_QUEUE_POLL_MS"] = "50",
+        ["HANGFIRE_SCHEDULE_POLL_SECONDS"] = "1",
+        ["WORKER_COUNT"] = "4",
+        ["WORKER_SHUTDOWN_GRACE_SECONDS"] = "10",
+    };
+
+    public static async Task<InProcessWorker> StartAsync(
+        string connectionUrl,
+        IEnumerable<Type> functionTypes,
+        Action<FunctionHostBuilder>? configure = null,
+        IReadOnlyDictionary<string, string?>? settings = null,
+        Action<IServiceCollection>? services = null)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, EnvironmentName = "Test" });
+        var configuration = QuickSettings(connectionUrl);
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+        {
+            configuration[key] = value;
+        }
+        builder.Configuration.AddInMemoryCollection(configuration);
+        var logs = new CapturedLogs();
+        builder.Logging.AddProvider(logs);
+        var host = builder.AddFunctionHost(functionTypes);
+        configure?.Invoke(host);
+        builder.Services.AddSingleton<ActivityStore>();
+        builder.Services.AddSingleton<InvocationRecorder>();
+        services?.Invoke(builder.Services);
+        var app = builder.Build();
+        await app.StartAsync();
+        return new InProcessWorker(app, logs);
+    }
+
+    public Task StopAsync() => _host.StopAsync();
+
+    public async ValueTask DisposeAsync()
+    {
+        await _host.StopAsync();
+        _host.Dispose();
+    }
+}
+
+/// <summary>What test functions and middleware saw, in order.</summary>
+public sealed class InvocationRecorder
+{
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _events = new();
+
+    public IReadOnlyList<string> Events => [.. _events];
+
+    public void Record(string what) => _events.Enqueue(what);
+
+    public async Task<bool> WaitForAsync(Func<IReadOnlyList<string>, bool> condition, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
+        while (!condition(Events))
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                return false;
+            }
+            await Task.Delay(25);
+        }
+        return true;
+    }
+}

@@ -1,0 +1,144 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace Cruddur.Tests.Fixtures;
+
+/// <summary>
+/// A Worker or Api started as its own process, as it runs in production: `dotnet Cruddur.Worker.dll`,
+/// configured by environment variables, stopped with SIGTERM (or killed).
+/// </summary>
+public sealed class ServiceProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+
+    private ServiceProcess(Process process)
+    {
+        _process = process;
+        _process.OutputDataReceived += (_, e) => Append(e.Data);
+        _process.ErrorDataReceived += (_, e) => Append(e.Data);
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+    }
+
+    public int Id => _process.Id;
+
+    public bool HasExited => _process.HasExited;
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    public static ServiceProcess Start(string dll, IReadOnlyDictionary<string, string?> environment, params string[] arguments)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = Path.GetTempPath(), // found its db/ beside the binaries, not from the checkout
+        };
+        start.ArgumentList.Add(dll);
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+        foreach (var name in new[] { "CONNECTION_URL", "PROD_CONNECTION_URL", "DB_SG_ID", "DB_SG_RULE_ID", "COGNITO_USERS_QUEUE_URL", "ASPNETCORE_URLS" })
+        {
+            start.Environment.Remove(name);
+        }
+        start.Environment["DOTNET_NOLOGO"] = "1";
+        foreach (var (key, value) in environment)
+        {
+            start.Environment[key] = value;
+        }
+        return new ServiceProcess(Process.Start(start)!);
+    }
+
+    public static ServiceProcess StartWorker(string connectionUrl, IReadOnlyDictionary<string, string?>? environment = null)
+    {
+        var env = new Dictionary<string, string?>
+        {
+            ["CONNECTION_URL"] = connectionUrl,
+            ["HANGFIRE_QUEUE_POLL_MS"] = "100",
+            ["WORKER_COUNT"] = "2",
+            ["WORKER_SHUTDOWN_GRACE_SECONDS"] = "10",
+        };
+        foreach (var (key, value) in environment ?? new Dictionary<string, string?>())
+        {
+            env[key] = value;
+        }
+        return Start(Repository.WorkerDll, env);
+    }
+
+    /// <summary>Sends SIGTERM and waits for the exit; returns the exit code and how long it took.</summary>
+    public async Task<(int ExitCode, TimeSpan Elapsed)> TerminateAsync(TimeSpan timeout)
+    {
+        var started = Stopwatch.StartNew();
+        var kill = await ProcessRunner.RunAsync("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        if (kill.ExitCode != 0 && !_process.HasExited)
+        {
+            throw new InvalidOperationException($"kill -TERM failed: {kill}");
+        }
+        using var deadline = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(deadline.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new TimeoutException($"process {Id} did not exit within {timeout.TotalSeconds} s of SIGTERM.\n{Output}");
+        }
+        return (_process.ExitCode, started.Elapsed);
+    }
+
+    /// <summary>Waits for the process to exit by itself; returns its exit code.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var deadline = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(deadline.Token);
+        return _process.ExitCode;
+    }
+
+    public async Task WaitForOutputAsync(string text, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
+        while (!Output.Contains(text, StringComparison.Ordinal))
+        {
+            if (_process.HasExited || DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"process {Id} never printed '{text}'{(_process.HasExited ? $" (exited {_process.ExitCode})" : "")}:\n{Output}");
+            }
+            await Task.Delay(50);
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit(5000);
+        }
+        _process.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    private void Append(string? line)
+    {
+        if (line is not null)
+        {
+            lock (_output)
+            {
+                _output.AppendLine(line);
+            }
+        }
+    }
+}

@@ -1,0 +1,208 @@
+using Cruddur.Shared.Activities;
+using Cruddur.Shared.Jobs;
+using Cruddur.Tests.Fixtures;
+using Cruddur.Worker.Activities;
+using Hangfire;
+using Hangfire.Common;
+using Hangfire.States;
+using Hangfire.Storage;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Cruddur.Tests.Hosting;
+
+public class FunctionHostTests(PostgresServer server)
+{
+    [Fact]
+    public async Task A_job_function_runs_with_its_context_in_a_fresh_scope_per_invocation()
+    {
+        await using var db = await TestDatabase.CreateAsync(server);
+        await using var worker = await StartAsync(db, [typeof(RecordingFunctions)]);
+        var recorder = worker.Services.GetRequiredService<InvocationRecorder>();
+
+        var first = await worker.Jobs.EnqueueAsync(new RecordJob("one"));
+        var second = await worker.Jobs.EnqueueAsync(new RecordJob("two"));
+        Assert.True(await recorder.WaitForAsync(e => e.Count == 2));
+
+        var seen = recorder.Events.Select(e => e.Split('|')).OrderBy(e => e[0], StringComparer.Ordinal).ToList();
+        Assert.Equal(["one", "record-context", first, "1"], seen[0][..4]);
+        Assert.Equal(["two", "record-context", second, "1"], seen[1][..4]);
+        Assert.NotEqual(seen[0][4], seen[1][4]); // invocation ids
+        Assert.NotEqual(seen[0][5], seen[1][5]); // scoped services
+        Assert.All(seen, e => Assert.Equal(["True", "True"], e[6..]));
+        Assert.Equal("Succeeded", (await HangfireJobs.WaitForFinalStateAsync(db.DataSource, first)).State);
+    }
+
+    [Fact]
+    public async Task Middleware_runs_in_registration_order_around_the_function()
+    {
+        await using var db = await TestDatabase.CreateAsync(server);
+        await using var worker = await StartAsync(db, [typeof(RecordingFunctions)],
+            host => host.UseMiddleware<FirstMiddleware>().UseMiddleware<SecondMiddleware>());
+        var recorder = worker.Services.GetRequiredService<InvocationRecorder>();
+
+        await worker.Jobs.EnqueueAsync(new RecordJob("ordered"));
+
+        Assert.True(await recorder.WaitForAsync(e => e.Contains("<first")));
+        Assert.Equal(["first>", "second>", "ordered", "<second", "<first"], recorder.Events.Select(e => e.Split('|')[0]));
+    }
+
+    [Fact]
+    public async Task A_batch_job_reaches_a_function_that_takes_a_list_in_one_call()
+    {
+        await using var db = await TestDatabase.CreateAsync(server);
+        await using var worker = await StartAsync(db, [typeof(BatchFunctions)]);
+        var recorder = worker.Services.GetRequiredService<InvocationRecorder>();
+
+        var batch = await worker.Jobs.EnqueueBatchAsync([new NumberJob(1), new NumberJob(2), new NumberJob(39)]);
+        await worker.Jobs.EnqueueAsync(new NumberJob(5));
+
+        Assert.True(await recorder.WaitForAsync(e => e.Count == 2));
+        Assert.Equal(["batch of 1, sum 5", "batch of 3, sum 42"], recorder.Events.Order(StringComparer.Ordinal));
+        Assert.Equal("Succeeded", (await HangfireJobs.WaitForFinalStateAsync(db.DataSource, batch)).State);
+    }
+
+    [Fact]
+    public async Task A_dropped_database_connection_is_retried_by_polly_inside_the_invocation_not_by_hangfire()
+    {
+        await using var db = await TestDatabase.CreateAsync(server);
+        await using var worker = await StartAsync(db, [typeof(FlakyFunctions)]);
+        var recorder = worker.Services.GetRequiredService<InvocationRecorder>();
+
+        var job = await worker.Jobs.EnqueueAsync(new FlakyInsertJob("flaky"));
+        var state = await HangfireJobs.WaitForFinalStateAsync(db.DataSource, job);
+
+        Assert.Equal("Succeeded", state.State);
+        Assert.Equal(["invoked", "stored after 2 database attempts"], recorder.Events);
+        Assert.Null(await HangfireJobs.ParameterAsync(db.DataSource, job, "RetryCount"));
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM users WHERE handle = 'flaky'"));
+        Assert.Contains("Transient database error (57P01", worker.Logs.Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_post_for_an_unknown_handle_fails_once_with_its_reason_and_is_not_retried()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        await using var worker = await StartAsync(db, [typeof(ActivityFunctions)]);
+
+        var job = await worker.Jobs.EnqueueAsync(Activity("nobody"));
+        var state = await HangfireJobs.WaitForFinalStateAsync(db.DataSource, job);
+
+        Assert.Equal("Failed", state.State);
+        Assert.Contains("No user has the handle 'nobody'", state.Reason, StringComparison.Ordinal);
+        Assert.Equal(1L, await HangfireJobs.CountStatesAsync(db.DataSource, job, "Processing"));
+        Assert.Equal(0L, await HangfireJobs.CountStatesAsync(db.DataSource, job, "Scheduled"));
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM activities"));
+    }
+
+    [Fact]
+    public async Task A_payload_that_is_not_the_contract_fails_once_naming_the_contract()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        await using var worker = await StartAsync(db, [typeof(ActivityFunctions)]);
+        var client = worker.Services.GetRequiredService<IBackgroundJobClient>();
+
+        var job = client.Create(
+            Job.FromExpression<IFunctionDispatcher>(d => d.DispatchAsync("create-activity", """{"uuid":"not-a-uuid"}""", null, CancellationToken.None)),
+            new EnqueuedState("activities"));
+        var state = await HangfireJobs.WaitForFinalStateAsync(db.DataSource, job);
+
+        Assert.Equal("Failed", state.State);
+        Assert.Contains("is not a valid CreateActivityJob for create-activity", state.Reason, StringComparison.Ordinal);
+        Assert.Equal(0L, await HangfireJobs.CountStatesAsync(db.DataSource, job, "Scheduled"));
+    }
+
+    [Fact]
+    public async Task Any_other_failure_goes_back_to_hangfire_for_a_retry_with_backoff()
+    {
+        await using var db = await TestDatabase.CreateAsync(server);
+        await using var worker = await StartAsync(db, [typeof(ThrowingFunctions)]);
+
+        var job = await worker.Jobs.EnqueueAsync(new ThrowOnceJob("x"));
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        HangfireJobs.JobState state;
+        do
+        {
+            await Task.Delay(50);
+            state = await HangfireJobs.StateAsync(db.DataSource, job);
+        }
+        while (state.State != "Scheduled" && DateTime.UtcNow < deadline);
+
+        Assert.Equal("Scheduled", state.State);
+        Assert.StartsWith("Retry attempt 1 of 10: the disk is full", state.Reason, StringComparison.Ordinal);
+        Assert.Equal("1", await HangfireJobs.ParameterAsync(db.DataSource, job, "RetryCount"));
+    }
+
+    [Fact]
+    public async Task The_same_create_activity_job_run_twice_stores_one_row()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        await using var worker = await StartAsync(db, [typeof(ActivityFunctions)]);
+        var activity = Activity("bayko");
+
+        var first = await worker.Jobs.EnqueueAsync(activity);
+        var second = await worker.Jobs.EnqueueAsync(activity);
+
+        Assert.Equal("Succeeded", (await HangfireJobs.WaitForFinalStateAsync(db.DataSource, first)).State);
+        Assert.Equal("Succeeded", (await HangfireJobs.WaitForFinalStateAsync(db.DataSource, second)).State);
+        Assert.Equal(1L, await db.ScalarAsync<long>($"SELECT count(*) FROM activities WHERE uuid = '{activity.Uuid}'"));
+    }
+
+    [Fact]
+    public async Task A_timer_function_is_registered_as_a_recurring_job_and_runs_on_its_schedule()
+    {
+        await using var db = await TestDatabase.CreateAsync(server);
+        await using var worker = await StartAsync(db, [typeof(EverySecondTimer)]);
+        var recorder = worker.Services.GetRequiredService<InvocationRecorder>();
+
+        using var connection = worker.Services.GetRequiredService<JobStorage>().GetConnection();
+        var recurring = Assert.Single(connection.GetRecurringJobs());
+        Assert.Equal(("every-second", "* * * * * *", "maintenance"), (recurring.Id, recurring.Cron, recurring.Job.Queue));
+        Assert.True(await recorder.WaitForAsync(e => e.Count >= 2, TimeSpan.FromSeconds(30)), "the timer did not run twice within 30 s");
+        Assert.StartsWith("tick|* * * * * *|", recorder.Events[0], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_timer_marked_run_on_startup_runs_when_the_worker_starts()
+    {
+        await using var db = await TestDatabase.CreateAsync(server);
+        await using var worker = await StartAsync(db, [typeof(StartupTimer)]);
+        var recorder = worker.Services.GetRequiredService<InvocationRecorder>();
+
+        Assert.True(await recorder.WaitForAsync(e => e.Count == 1));
+        Assert.Equal($"new-year|{DateTime.UtcNow.Year + 1}-01-01", recorder.Events[0]);
+    }
+
+    [Fact]
+    public async Task A_recurring_job_whose_function_is_gone_is_removed_at_startup()
+    {
+        await using var db = await TestDatabase.CreateAsync(server);
+        await (await StartAsync(db, [typeof(EverySecondTimer)])).DisposeAsync();
+
+        await using var worker = await StartAsync(db, [typeof(RecordingFunctions)]);
+
+        using var connection = worker.Services.GetRequiredService<JobStorage>().GetConnection();
+        Assert.Empty(connection.GetRecurringJobs());
+        Assert.Contains("Timer every-second removed", worker.Logs.Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Stopping_the_worker_lets_a_running_invocation_finish()
+    {
+        await using var db = await TestDatabase.CreateAsync(server);
+        var worker = await StartAsync(db, [typeof(SlowFunctions)]);
+        var recorder = worker.Services.GetRequiredService<InvocationRecorder>();
+        var job = await worker.Jobs.EnqueueAsync(new SlowJob(1500));
+        Assert.True(await recorder.WaitForAsync(e => e.Contains("started")));
+
+        await worker.DisposeAsync();
+
+        Assert.Equal(["started", "finished"], recorder.Events);
+        Assert.Equal("Succeeded", (await HangfireJobs.StateAsync(db.DataSource, job)).State);
+    }
+
+    private static CreateActivityJob Activity(string handle) =>
+        new(Guid.CreateVersion7(), handle, "hello", DateTimeOffset.UtcNow, DateTimeOffset.UtcNow.AddDays(1));
+
+    private static Task<InProcessWorker> StartAsync(TestDatabase db, Type[] functions, Action<Cruddur.Worker.Hosting.FunctionHostBuilder>? configure = null) =>
+        InProcessWorker.StartAsync(db.Url, functions, configure, services: s => s.AddScoped<ScopedMarker>());
+}
