@@ -7,7 +7,11 @@ using Microsoft.Extensions.Configuration;
 
 namespace Cruddur.Tests.SecurityGroups;
 
-/// <summary>Security groups in the shared moto_server, one per test, as an operator would set them up in the console.</summary>
+/// <summary>
+/// Security groups in the shared moto_server, one per test, as an operator would set them up in the console.
+/// moto 5.x implements DescribeSecurityGroupRules and ModifySecurityGroupRules and keeps a rule's id across a
+/// modify, as EC2 does, so the refresher runs against it unchanged.
+/// </summary>
 internal static class MotoSecurityGroups
 {
     public static AWSCredentials Credentials(MotoServer moto) =>
