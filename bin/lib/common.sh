@@ -103,3 +103,12 @@ as_postgres() {
     "$@"
   fi
 }
+
+# Runs the aws CLI in AWS_REGION (default us-east-1) and, when AWS_ENDPOINT_URL is set, against that endpoint
+# (an emulator such as moto_server): the aws CLI v1 ignores that variable for some services.
+aws_cli() {
+  command -v aws >/dev/null 2>&1 || fail "aws CLI not found: pip install awscli (or see https://aws.amazon.com/cli/)."
+  local args=(--region "${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-1}}")
+  [ -n "${AWS_ENDPOINT_URL:-}" ] && args+=(--endpoint-url "$AWS_ENDPOINT_URL")
+  aws "${args[@]}" "$@"
+}

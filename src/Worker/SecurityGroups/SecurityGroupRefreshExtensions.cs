@@ -1,0 +1,97 @@
+using System.Net;
+using System.Net.Sockets;
+using Amazon.EC2;
+using Amazon.Runtime;
+using Cruddur.Shared.Aws;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Polly;
+using Polly.Retry;
+using Polly.Timeout;
+
+namespace Cruddur.Worker.SecurityGroups;
+
+/// <summary>Wires the security group refresh: the EC2 client, the echo HttpClient, options, the retry pipeline, the refresher.</summary>
+public static class SecurityGroupRefreshExtensions
+{
+    /// <summary>The retry pipeline's key, for <c>ResiliencePipelineProvider&lt;string&gt;.GetPipeline</c>.</summary>
+    public const string PipelineKey = "security-group-refresh";
+
+    /// <summary>The named HttpClient that reads the public IP.</summary>
+    public const string EchoClientName = "public-ip-echo";
+
+    public static IServiceCollection AddSecurityGroupRefresh(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+
+        services.AddOptions<SecurityGroupRefreshOptions>()
+            .Configure(options => SecurityGroupRefreshOptions.Bind(configuration, options))
+            .Validate(o => o.Port is > 0 and <= 65535, "DB_PORT must be a TCP port (1-65535).")
+            .Validate(o => o.PublicIpEchoUrl.Scheme is "http" or "https", "PUBLIC_IP_ECHO_URL must be an http(s) URL.")
+            .Validate(o => Cronos.CronExpression.TryParse(o.Cron, out _), "SG_REFRESH_CRON must be a five-field cron expression (*/5 * * * *).");
+
+        services.AddSingleton<IAmazonEC2>(_ => CreateEc2Client(configuration));
+
+        services.AddHttpClient(EchoClientName, client => client.DefaultRequestHeaders.UserAgent.ParseAdd("cruddur-worker"));
+
+        services.AddResiliencePipeline(PipelineKey, (pipeline, context) =>
+        {
+            var retry = context.ServiceProvider.GetRequiredService<IOptions<SecurityGroupRefreshOptions>>().Value.Retry;
+            var logger = context.ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(SecurityGroupRuleRefresher).FullName!);
+            pipeline
+                .AddTimeout(retry.TotalTimeout)
+                .AddRetry(new RetryStrategyOptions
+                {
+                    ShouldHandle = new PredicateBuilder().Handle<Exception>(IsTransient),
+                    MaxRetryAttempts = retry.MaxRetryAttempts,
+                    BackoffType = DelayBackoffType.Exponential,
+                    UseJitter = true,
+                    Delay = retry.FirstDelay,
+                    MaxDelay = retry.MaxDelay,
+                    OnRetry = args =>
+                    {
+                        logger.LogWarning(
+                            "Security group refresh: transient error ({Error}); retry {Attempt} of {Max} in {Delay:0} ms",
+                            args.Outcome.Exception?.Message, args.AttemptNumber + 1, retry.MaxRetryAttempts, args.RetryDelay.TotalMilliseconds);
+                        return default;
+                    },
+                })
+                .AddTimeout(retry.AttemptTimeout);
+        });
+
+        services.AddSingleton<SecurityGroupRuleRefresher>();
+        return services;
+    }
+
+    /// <summary>An EC2 client for the configured region and endpoint; credentials from the SDK's chain unless given.</summary>
+    internal static AmazonEC2Client CreateEc2Client(IConfiguration configuration, AWSCredentials? credentials = null)
+    {
+        // The Polly pipeline is the one retry layer: SDK retries inside it would multiply the attempts.
+        var config = AwsClientConfiguration.Apply(new AmazonEC2Config { MaxErrorRetry = 0 }, configuration);
+        return credentials is null ? new AmazonEC2Client(config) : new AmazonEC2Client(credentials, config);
+    }
+
+    /// <summary>
+    /// True for what a later attempt can fix: the network (refused, reset, timed out), 5xx and 429 answers,
+    /// and AWS throttling (RequestLimitExceeded and friends). A missing rule or bad credentials are not.
+    /// </summary>
+    internal static bool IsTransient(Exception exception) => exception switch
+    {
+        TimeoutRejectedException => true,
+        AmazonServiceException aws => IsThrottling(aws.ErrorCode)
+            || aws.Retryable is not null
+            || (int)aws.StatusCode >= 500
+            || aws.StatusCode is HttpStatusCode.TooManyRequests or HttpStatusCode.RequestTimeout
+            || (aws.StatusCode == 0 && aws.InnerException is { } inner && IsTransient(inner)), // no answer at all
+        HttpRequestException { StatusCode: null } => true, // refused, reset, DNS
+        HttpRequestException { StatusCode: { } status } => (int)status >= 500 || status is HttpStatusCode.TooManyRequests or HttpStatusCode.RequestTimeout,
+        SocketException or IOException => true,
+        AmazonClientException { InnerException: { } inner } => IsTransient(inner),
+        _ => false,
+    };
+
+    private static bool IsThrottling(string? code) => code is "RequestLimitExceeded" or "Throttling" or "ThrottlingException"
+        or "RequestThrottled" or "RequestThrottledException" or "TooManyRequestsException" or "SlowDown";
+}
