@@ -1,6 +1,8 @@
 using Cruddur.Shared.Activities;
 using Cruddur.Shared.Observability;
 using Cruddur.Worker.Hosting;
+using Cruddur.Worker.SecurityGroups;
+using Microsoft.Extensions.Configuration.Memory;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
@@ -11,9 +13,15 @@ public static class Extensions
     /// <summary>The Worker: the function host with every function in this assembly, and what they need.</summary>
     public static IHostApplicationBuilder AddCruddurWorker(this IHostApplicationBuilder builder)
     {
+        // Defaults first, so that any environment variable overrides them.
+        builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource
+        {
+            InitialData = [KeyValuePair.Create("SG_REFRESH_CRON", (string?)SecurityGroupRefreshOptions.DefaultCron)],
+        });
         builder.Logging.AddCruddurConsole(builder.Configuration);
         builder.AddFunctionHost(FunctionCatalog.TypesIn(typeof(Extensions).Assembly));
         builder.Services.AddSingleton<ActivityStore>();
+        builder.Services.AddSecurityGroupRefresh(builder.Configuration);
         return builder;
     }
 }

@@ -16,7 +16,7 @@ public sealed class InProcessWorker : IAsyncDisposable
 {
     private readonly IHost _host;
 
-    private InProcessWorker(IHost host, CapturedLogs logs)
+    private InProcessWorker(IHost host, LogCollector logs)
     {
         _host = host;
         Logs = logs;
@@ -24,7 +24,7 @@ public sealed class InProcessWorker : IAsyncDisposable
 
     public IServiceProvider Services => _host.Services;
 
-    public CapturedLogs Logs { get; }
+    public LogCollector Logs { get; }
 
     public IJobQueue Jobs => Services.GetRequiredService<IJobQueue>();
 
@@ -52,7 +52,7 @@ public sealed class InProcessWorker : IAsyncDisposable
             configuration[key] = value;
         }
         builder.Configuration.AddInMemoryCollection(configuration);
-        var logs = new CapturedLogs();
+        var logs = new LogCollector();
         builder.Logging.AddProvider(logs);
         var host = builder.AddFunctionHost(functionTypes);
         configure?.Invoke(host);

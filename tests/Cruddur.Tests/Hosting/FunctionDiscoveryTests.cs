@@ -12,11 +12,13 @@ public class FunctionDiscoveryTests
     [Fact]
     public void The_workers_own_functions_are_found_with_their_queues()
     {
-        var catalog = FunctionCatalog.Discover(FunctionCatalog.TypesIn(typeof(Cruddur.Worker.Extensions).Assembly), Settings());
+        var catalog = FunctionCatalog.Discover(
+            FunctionCatalog.TypesIn(typeof(Cruddur.Worker.Extensions).Assembly), Settings(("SG_REFRESH_CRON", "*/5 * * * *")));
 
-        Assert.True(catalog.TryGet("create-activity", out var create));
-        Assert.Equal("activities", create.Queue);
-        Assert.Contains("activities", catalog.Queues);
+        Assert.Equal(
+            [("create-activity", "activities"), ("refresh-rds-sg-rule", "maintenance")],
+            catalog.Functions.Select(f => (f.Name, f.Queue)).Order());
+        Assert.Equal(["activities", "maintenance"], catalog.Queues);
     }
 
     [Fact]
