@@ -1,3 +1,8 @@
-var app = WebApplication.CreateBuilder(args).Build();
-app.MapGet("/healthz", () => "ok");
+using Cruddur.Api;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddCruddurApi();
+
+var app = builder.Build();
+app.MapCruddurApi();
 app.Run();

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Cruddur.Shared.Data;
 using Cruddur.Shared.Resilience;
 using Npgsql;
@@ -37,6 +38,28 @@ public sealed class ActivityStore(Db db, ResiliencePipelineProvider<string> pipe
         {
             throw new UnknownHandleException(activity.Handle, e);
         }
+    }
+
+    /// <summary>
+    /// One page of the home feed, newest first, expired activities left out, as the JSON array Postgres
+    /// builds (the shape of <c>home.sql</c>), and the cursor of the next page when this one is full.
+    /// </summary>
+    public async Task<(string Json, FeedCursor? Next)> HomeJsonAsync(int limit, FeedCursor? before, CancellationToken cancellationToken)
+    {
+        var json = await db.QueryArrayJsonAsync(db.Template("activities", "home"), new SqlParameters
+        {
+            ["limit"] = limit,
+            ["before_created_at"] = before?.CreatedAt,
+            ["before_uuid"] = before?.Uuid,
+        }, cancellationToken);
+        using var page = JsonDocument.Parse(json);
+        var rows = page.RootElement;
+        if (rows.GetArrayLength() < limit)
+        {
+            return (json, null);
+        }
+        var last = rows[rows.GetArrayLength() - 1];
+        return (json, new FeedCursor(last.GetProperty("created_at").GetDateTimeOffset(), last.GetProperty("uuid").GetGuid()));
     }
 
     /// <summary>The activity as JSON (the shape of <c>object.sql</c>), or null while it is not stored.</summary>

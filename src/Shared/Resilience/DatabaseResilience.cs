@@ -45,10 +45,13 @@ public static class DatabaseResilience
     }
 
     /// <summary>
-    /// True for errors a retry can fix: connection failures (08xxx, I/O), the server shutting down or
+    /// True for errors a retry can fix, or errors caused by one: connection failures (08xxx, I/O), the server shutting down or
     /// restarting (57P0x), too many connections (53300), serialization failures and deadlocks (40001, 40P01).
     /// </summary>
-    public static bool IsTransient(Exception exception) => exception switch
+    public static bool IsTransient(Exception exception) => IsTransientItself(exception)
+        || (exception.InnerException is { } inner && IsTransient(inner)); // e.g. Hangfire's client wraps Npgsql's errors
+
+    private static bool IsTransientItself(Exception exception) => exception switch
     {
         PostgresException postgres => postgres.IsTransient
             || postgres.SqlState is PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected

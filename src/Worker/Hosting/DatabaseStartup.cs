@@ -22,7 +22,7 @@ internal sealed class DatabaseStartup(DatabaseMigrator migrator, ILogger<Databas
                 await migrator.MigrateAsync(seed: true, cancellationToken);
                 return;
             }
-            catch (Exception e) when (DatabaseResilience.IsTransient(e) || e.InnerException is { } inner && DatabaseResilience.IsTransient(inner))
+            catch (Exception e) when (DatabaseResilience.IsTransient(e))
             {
                 logger.LogWarning("Database not reachable yet (attempt {Attempt}: {Error}); retrying in {Delay:0.0} s",
                     attempt, e.Message, delay.TotalSeconds);

@@ -33,6 +33,8 @@ public static class SecurityGroupRefreshExtensions
             .Validate(o => Cronos.CronExpression.TryParse(o.Cron, out _), "SG_REFRESH_CRON must be a five-field cron expression (*/5 * * * *).");
 
         services.AddSingleton<IAmazonEC2>(_ => CreateEc2Client(configuration));
+        // The SDK resolves credentials when a client is built: a Worker with the refresh off needs none.
+        services.AddSingleton(provider => new Lazy<IAmazonEC2>(provider.GetRequiredService<IAmazonEC2>));
 
         services.AddHttpClient(EchoClientName, client => client.DefaultRequestHeaders.UserAgent.ParseAdd("cruddur-worker"));
 

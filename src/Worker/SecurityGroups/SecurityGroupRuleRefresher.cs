@@ -13,7 +13,7 @@ namespace Cruddur.Worker.SecurityGroups;
 /// run by a timer instead of by hand.
 /// </summary>
 public sealed partial class SecurityGroupRuleRefresher(
-    IAmazonEC2 ec2,
+    Lazy<IAmazonEC2> ec2,
     IHttpClientFactory httpClients,
     ResiliencePipelineProvider<string> pipelines,
     IOptions<SecurityGroupRefreshOptions> options,
@@ -115,7 +115,7 @@ public sealed partial class SecurityGroupRuleRefresher(
 
     private async ValueTask<SecurityGroupRule?> DescribeAsync(SecurityGroupRefreshOptions settings, CancellationToken cancellationToken)
     {
-        var response = await ec2.DescribeSecurityGroupRulesAsync(new DescribeSecurityGroupRulesRequest
+        var response = await ec2.Value.DescribeSecurityGroupRulesAsync(new DescribeSecurityGroupRulesRequest
         {
             SecurityGroupRuleIds = [settings.RuleId!],
             Filters = [new Filter("group-id", [settings.GroupId!])],
@@ -126,7 +126,7 @@ public sealed partial class SecurityGroupRuleRefresher(
     private async ValueTask<bool> ModifyAsync(SecurityGroupRefreshOptions settings, string cidr, CancellationToken cancellationToken)
     {
         // The seed's shape: tcp, the database port from and to, one IPv4 /32, a description.
-        await ec2.ModifySecurityGroupRulesAsync(new ModifySecurityGroupRulesRequest
+        await ec2.Value.ModifySecurityGroupRulesAsync(new ModifySecurityGroupRulesRequest
         {
             GroupId = settings.GroupId,
             SecurityGroupRules =

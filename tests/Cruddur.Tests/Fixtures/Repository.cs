@@ -11,6 +11,10 @@ public static class Repository
     public static string WorkerDll { get; } =
         Path.Combine(Root, "src", "Worker", "bin", Metadata("Configuration"), "net10.0", "Cruddur.Worker.dll");
 
+    /// <summary>The Api's own build output.</summary>
+    public static string ApiDll { get; } =
+        Path.Combine(Root, "src", "Api", "bin", Metadata("Configuration"), "net10.0", "Cruddur.Api.dll");
+
     private static string Metadata(string key) => typeof(Repository).Assembly
         .GetCustomAttributes<AssemblyMetadataAttribute>()
         .Single(a => a.Key == key).Value!;

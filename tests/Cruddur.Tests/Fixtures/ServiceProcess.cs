@@ -50,7 +50,13 @@ public sealed class ServiceProcess : IAsyncDisposable
         {
             start.ArgumentList.Add(argument);
         }
-        foreach (var name in new[] { "CONNECTION_URL", "PROD_CONNECTION_URL", "DB_SG_ID", "DB_SG_RULE_ID", "COGNITO_USERS_QUEUE_URL", "ASPNETCORE_URLS" })
+        // Nothing of the developer's environment leaks in: no database, no AWS account, no queue.
+        foreach (var name in new[]
+        {
+            "CONNECTION_URL", "PROD_CONNECTION_URL", "DB_SG_ID", "DB_SG_RULE_ID", "COGNITO_USERS_QUEUE_URL", "COGNITO_USERS_DLQ_URL",
+            "ASPNETCORE_URLS", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL",
+            "HANGFIRE_DASHBOARD_USER", "HANGFIRE_DASHBOARD_PASSWORD",
+        })
         {
             start.Environment.Remove(name);
         }
@@ -76,6 +82,37 @@ public sealed class ServiceProcess : IAsyncDisposable
             env[key] = value;
         }
         return Start(Repository.WorkerDll, env);
+    }
+
+    /// <summary>The Api on Kestrel at 127.0.0.1:<paramref name="port"/>; returns once /healthz answers.</summary>
+    public static async Task<ServiceProcess> StartApiAsync(string connectionUrl, int port, IReadOnlyDictionary<string, string?>? environment = null)
+    {
+        var env = new Dictionary<string, string?> { ["CONNECTION_URL"] = connectionUrl };
+        foreach (var (key, value) in environment ?? new Dictionary<string, string?>())
+        {
+            env[key] = value;
+        }
+        var api = Start(Repository.ApiDll, env, "--urls", $"http://127.0.0.1:{port}");
+        using var http = new HttpClient();
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            try
+            {
+                if ((await http.GetAsync(new Uri($"http://127.0.0.1:{port}/healthz"))).IsSuccessStatusCode)
+                {
+                    return api;
+                }
+            }
+            catch (HttpRequestException) when (!api.HasExited && DateTime.UtcNow < deadline)
+            {
+            }
+            if (api.HasExited || DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"the Api did not answer /healthz on port {port}:\n{api.Output}");
+            }
+            await Task.Delay(100);
+        }
     }
 
     /// <summary>Sends SIGTERM and waits for the exit; returns the exit code and how long it took.</summary>

@@ -1,0 +1,113 @@
+using Cruddur.Shared.Activities;
+using Cruddur.Shared.Jobs;
+using Cruddur.Shared.Users;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+
+namespace Cruddur.Api.Activities;
+
+/// <summary>Posting activities (queued as jobs), reading one, and the home feed.</summary>
+public static class ActivitiesApi
+{
+    /// <summary>A post is a few hundred bytes; anything near this is not a post.</summary>
+    public const int MaxBodyBytes = 16 * 1024;
+
+    public const int DefaultPageSize = 20;
+
+    public const int MaxPageSize = 100;
+
+    public static RouteGroupBuilder MapActivitiesApi(this IEndpointRouteBuilder routes)
+    {
+        var api = routes.MapGroup("/api/activities").WithTags("Activities");
+        // No Accepts<T>() here: it would answer a wrong content type 415 before the handler's 400 (the contract).
+        api.MapPost("/", PostAsync)
+            .Produces<AcceptedActivity>(StatusCodes.Status202Accepted)
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .Produces<RejectedActivity>(StatusCodes.Status422UnprocessableEntity);
+        api.MapGet("/home", HomeAsync);
+        api.MapGet("/{uuid:guid}", GetAsync);
+        return api;
+    }
+
+    /// <summary>
+    /// Validates the post, chooses its uuid and times, and answers 202 once its create-activity job is
+    /// committed to Postgres: the activity is stored by a Worker moments later, exactly once.
+    /// </summary>
+    public static async Task<Results<Accepted<AcceptedActivity>, UnprocessableEntity<RejectedActivity>, ProblemHttpResult>> PostAsync(
+        HttpRequest request, UserDirectory users, IJobQueue jobs, TimeProvider clock, CancellationToken cancellationToken)
+    {
+        var (post, problem) = await RequestBody.ReadJsonAsync<ActivityPost>(request, MaxBodyBytes, cancellationToken);
+        if (post is null)
+        {
+            return problem!;
+        }
+
+        var errors = ActivityValidation.Validate(post);
+        var author = string.IsNullOrWhiteSpace(post.UserHandle) ? null : await users.FindByHandleAsync(post.UserHandle, cancellationToken);
+        if (author is null && !string.IsNullOrWhiteSpace(post.UserHandle))
+        {
+            errors.Insert(0, "user_handle_unknown"); // the handle's error, first as user_handle_blank would be
+        }
+        if (errors.Count > 0)
+        {
+            return TypedResults.UnprocessableEntity(new RejectedActivity(errors, new RejectedActivityData(post.UserHandle, post.Message)));
+        }
+
+        // Postgres keeps microseconds: the times in the answer are exactly the ones stored.
+        var now = clock.GetUtcNow();
+        now = now.AddTicks(-(now.Ticks % TimeSpan.TicksPerMicrosecond));
+        var job = new CreateActivityJob(Guid.CreateVersion7(now), author!.Handle, post.Message!, now, now + ActivityValidation.Ttls[post.Ttl!]);
+        var jobId = await jobs.EnqueueAsync(job, cancellationToken);
+        return TypedResults.Accepted(
+            $"/api/activities/{job.Uuid}",
+            new AcceptedActivity(job.Uuid, author.Handle, author.DisplayName, job.Message, job.CreatedAt, job.ExpiresAt, jobId));
+    }
+
+    /// <summary>One activity in the shape of <c>object.sql</c>, or 404 while it is not (yet) stored.</summary>
+    public static async Task<IResult> GetAsync(Guid uuid, ActivityStore store, CancellationToken cancellationToken)
+    {
+        var json = await store.ObjectJsonAsync(uuid, cancellationToken);
+        return json is null
+            ? TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "No such activity",
+                detail: $"Activity {uuid} is not stored (yet: a post is stored moments after its 202).")
+            : TypedResults.Text(json, "application/json");
+    }
+
+    /// <summary>
+    /// A page of the feed: a bare JSON array (the frontend maps over it), newest first. The next page's
+    /// address is in the <c>Link: &lt;...&gt;; rel="next"</c> header.
+    /// </summary>
+    public static async Task<IResult> HomeAsync(
+        HttpContext http, ActivityStore store, [FromQuery] string? limit, [FromQuery] string? before, CancellationToken cancellationToken)
+    {
+        var size = DefaultPageSize;
+        if (limit is not null && (!int.TryParse(limit, out size) || size is < 1 or > MaxPageSize))
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Bad limit",
+                detail: $"limit must be a whole number from 1 to {MaxPageSize}.");
+        }
+        FeedCursor? cursor = null;
+        if (before is not null && !FeedCursor.TryParse(before, out cursor))
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Bad cursor",
+                detail: "before must be a cursor from a previous page's Link header.");
+        }
+
+        var (json, next) = await store.HomeJsonAsync(size, cursor, cancellationToken);
+        if (next is not null)
+        {
+            http.Response.Headers.Link = $"</api/activities/home?limit={size}&before={next}>; rel=\"next\"";
+        }
+        return TypedResults.Text(json, "application/json");
+    }
+}
+
+/// <summary>The 202 body: the activity as it will be stored, and the job that stores it.</summary>
+public sealed record AcceptedActivity(
+    Guid Uuid, string Handle, string DisplayName, string Message, DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt, string JobId);
+
+/// <summary>The 422 body, as the seed's: every error code, and what was sent.</summary>
+public sealed record RejectedActivity(IReadOnlyList<string> Errors, RejectedActivityData Data);
+
+public sealed record RejectedActivityData(string? Handle, string? Message);

@@ -1,0 +1,40 @@
+using Hangfire;
+using Hangfire.Dashboard;
+
+namespace Cruddur.Api.Dashboard;
+
+public static class DashboardExtensions
+{
+    /// <summary>
+    /// The Hangfire dashboard at <c>/hangfire</c>. Without credentials configured: local requests only
+    /// (Hangfire's default). With <c>HANGFIRE_DASHBOARD_USER</c>/<c>_PASSWORD</c>: basic authentication from
+    /// anywhere. <c>HANGFIRE_DASHBOARD_READONLY=true</c> hides retry and delete. The storage's connection
+    /// string is never shown.
+    /// </summary>
+    public static WebApplication MapCruddurDashboard(this WebApplication app)
+    {
+        var configuration = app.Configuration;
+        var user = configuration["HANGFIRE_DASHBOARD_USER"];
+        var password = configuration["HANGFIRE_DASHBOARD_PASSWORD"];
+        if (string.IsNullOrEmpty(user) != string.IsNullOrEmpty(password))
+        {
+            throw new InvalidOperationException("Set both HANGFIRE_DASHBOARD_USER and HANGFIRE_DASHBOARD_PASSWORD, or neither.");
+        }
+        IDashboardAuthorizationFilter authorization = string.IsNullOrEmpty(user)
+            ? new LocalRequestsOnlyAuthorizationFilter()
+            : new BasicAuthenticationFilter(user, password!);
+        var readOnly = configuration.GetValue("HANGFIRE_DASHBOARD_READONLY", false);
+
+        app.UseHangfireDashboard("/hangfire", new DashboardOptions
+        {
+            DashboardTitle = "Cruddur jobs",
+            Authorization = [authorization],
+            IsReadOnlyFunc = _ => readOnly,
+            DisplayStorageConnectionString = false,
+            AppPath = null,
+        }, app.Services.GetRequiredService<JobStorage>());
+        app.Logger.LogInformation("Hangfire dashboard at /hangfire: {Access}{ReadOnly}",
+            string.IsNullOrEmpty(user) ? "local requests only" : "basic authentication", readOnly ? ", read-only" : "");
+        return app;
+    }
+}

@@ -1,0 +1,27 @@
+using Cruddur.Shared.Resilience;
+using Microsoft.AspNetCore.Diagnostics;
+
+namespace Cruddur.Api;
+
+/// <summary>
+/// A request that fails because Postgres is down or restarting answers 503 with Retry-After, so clients and
+/// load balancers back off and retry, instead of a 500. Nothing was accepted: no 202 was sent.
+/// </summary>
+internal sealed class DatabaseUnavailableHandler(IProblemDetailsService problems, ILogger<DatabaseUnavailableHandler> logger) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
+    {
+        if (!DatabaseResilience.IsTransient(exception))
+        {
+            return false;
+        }
+        logger.LogWarning("Database unavailable for {Method} {Path}: {Error}", httpContext.Request.Method, httpContext.Request.Path, exception.Message);
+        httpContext.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+        httpContext.Response.Headers.RetryAfter = "5";
+        return await problems.TryWriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = httpContext,
+            ProblemDetails = { Status = 503, Title = "Database unavailable", Detail = "The database is unavailable; nothing was accepted. Retry in a few seconds." },
+        });
+    }
+}

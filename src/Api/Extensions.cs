@@ -1,0 +1,59 @@
+using System.Text.Json;
+using Cruddur.Api.Activities;
+using Cruddur.Api.Dashboard;
+using Cruddur.Api.Health;
+using Cruddur.Api.Jobs;
+using Cruddur.Shared.Activities;
+using Cruddur.Shared.Data;
+using Cruddur.Shared.Jobs;
+using Cruddur.Shared.Observability;
+using Cruddur.Shared.Resilience;
+using Cruddur.Shared.Users;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+
+namespace Cruddur.Api;
+
+public static class Extensions
+{
+    /// <summary>The Api's services: data access, the job client (it enqueues, never executes), health, OpenAPI.</summary>
+    public static WebApplicationBuilder AddCruddurApi(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        builder.Logging.AddCruddurConsole(builder.Configuration);
+        services.AddCruddurData(builder.Configuration);
+        services.AddDatabaseResilience();
+        services.AddCruddurJobStorage(builder.Configuration);
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<UserDirectory>();
+        services.AddSingleton<ActivityStore>();
+
+        // The contract's field names are snake_case, as the seed's JSON.
+        services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower);
+        services.AddProblemDetails();
+        services.AddExceptionHandler<DatabaseUnavailableHandler>();
+        services.AddHealthChecks().AddCheck<ReadinessCheck>("postgres-and-hangfire", tags: ["ready"]);
+        services.AddOpenApi();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = 1024 * 1024;
+            kestrel.Limits.MaxRequestHeadersTotalSize = 32 * 1024;
+            kestrel.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(10);
+        });
+        return builder;
+    }
+
+    /// <summary>The endpoints, grouped per feature, the dashboard and health.</summary>
+    public static WebApplication MapCruddurApi(this WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.MapActivitiesApi();
+        app.MapJobsApi();
+        app.MapCruddurDashboard();
+        app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
+        app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
+        app.MapOpenApi();
+        return app;
+    }
+}

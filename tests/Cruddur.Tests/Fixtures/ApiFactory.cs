@@ -1,0 +1,24 @@
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.Logging;
+
+namespace Cruddur.Tests.Fixtures;
+
+/// <summary>
+/// The Api hosted in the test process (ASP.NET Core's test server) against a test database. The type argument is any
+/// public type of the Api: it only names the assembly whose entry point is run.
+/// </summary>
+public sealed class ApiFactory(string connectionUrl, IReadOnlyDictionary<string, string?>? settings = null) : WebApplicationFactory<Cruddur.Api.Activities.AcceptedActivity>
+{
+    public LogCollector Logs { get; } = new();
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        builder.UseSetting("CONNECTION_URL", connectionUrl);
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+        {
+            builder.UseSetting(key, value);
+        }
+        builder.ConfigureLogging(logging => logging.AddProvider(Logs));
+    }
+}
