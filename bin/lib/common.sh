@@ -103,3 +103,12 @@ as_postgres() {
     "$@"
   fi
 }
+
+# The aws CLI's sqs commands in AWS_REGION, pointed at AWS_ENDPOINT_URL (an emulator) when it is set:
+# the aws CLI v1 ignores that variable for sqs. Usage: aws_sqs create-queue --queue-name x
+aws_sqs() {
+  command -v aws >/dev/null 2>&1 || fail "aws CLI not found: pip install awscli (or apt-get install -y awscli)."
+  local args=(--region "${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-1}}")
+  [ -n "${AWS_ENDPOINT_URL:-}" ] && args+=(--endpoint-url "$AWS_ENDPOINT_URL")
+  aws "${args[@]}" sqs "$@"
+}
