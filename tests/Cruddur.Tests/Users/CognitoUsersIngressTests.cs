@@ -68,6 +68,23 @@ public sealed class CognitoUsersIngressTests(PostgresServer server, MotoServer m
     }
 
     [Fact]
+    public async Task When_the_dead_letter_queue_cannot_be_reached_the_bad_body_stays_and_the_poller_goes_on()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        var queue = await _sqs.CreateAsync("ingress-dlq-gone", visibilityTimeoutSeconds: 30);
+        var missingDlq = $"{moto.EndpointUrl}/123456789012/no-such-queue-{Guid.NewGuid():N}";
+        await _sqs.SendAsync(queue, ["not json", Event(handle: "after", sub: "sub-after")]);
+
+        using var host = await StartIngressAsync(db.Url, queue, missingDlq);
+        await EventuallyAsync(async () => await StoredJob.CountAsync(db) >= 1 && await _sqs.CountAsync(queue) == 1);
+        await host.StopAsync(TestContext.Current.CancellationToken);
+
+        Assert.Equal("sub-after", Assert.Single(await StoredJob.ReadAllAsync(db)).Payload.CognitoUserId);
+        Assert.Equal(1, await _sqs.CountAsync(queue)); // the bad body, not deleted: the redrive policy will take it
+        Assert.Contains(_logs.Lines, line => line.Level == LogLevel.Warning && line.Text.Contains("sending it to the dead-letter queue failed", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Without_a_dead_letter_queue_a_bad_body_is_left_for_the_redrive_policy_and_logged_once_without_its_body()
     {
         await using var db = await TestDatabase.CreateAsync(server, seed: true);

@@ -53,6 +53,18 @@ public class UserStoreTests(PostgresServer server)
     }
 
     [Fact]
+    public async Task The_same_event_run_by_several_workers_at_once_makes_one_user()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        var store = Store(db);
+
+        var uuids = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() => store.UpsertAsync(Andrew, TestContext.Current.CancellationToken))));
+
+        Assert.Single(uuids.Distinct());
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM users WHERE cognito_user_id = 'sub-andrew-new'"));
+    }
+
+    [Fact]
     public async Task A_handle_taken_by_another_cognito_user_is_a_clear_permanent_error_naming_the_handle_not_the_email()
     {
         await using var db = await TestDatabase.CreateAsync(server, seed: true);
