@@ -112,3 +112,8 @@ aws_cli() {
   [ -n "${AWS_ENDPOINT_URL:-}" ] && args+=(--endpoint-url "$AWS_ENDPOINT_URL")
   aws "${args[@]}" "$@"
 }
+
+# The aws CLI's sqs commands, as aws_cli: aws_sqs create-queue --queue-name x
+aws_sqs() {
+  aws_cli sqs "$@"
+}

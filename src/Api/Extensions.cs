@@ -3,6 +3,7 @@ using Cruddur.Api.Activities;
 using Cruddur.Api.Dashboard;
 using Cruddur.Api.Health;
 using Cruddur.Api.Jobs;
+using Cruddur.Api.Users;
 using Cruddur.Shared.Activities;
 using Cruddur.Shared.Data;
 using Cruddur.Shared.Jobs;
@@ -26,6 +27,7 @@ public static class Extensions
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<UserDirectory>();
         services.AddSingleton<ActivityStore>();
+        services.AddCognitoUsersIngress(builder.Configuration);
 
         // The contract's field names are snake_case, as the seed's JSON.
         services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower);

@@ -1,5 +1,6 @@
 using Cruddur.Shared.Activities;
 using Cruddur.Shared.Observability;
+using Cruddur.Shared.Users;
 using Cruddur.Worker.Hosting;
 using Cruddur.Worker.SecurityGroups;
 using Microsoft.Extensions.Configuration.Memory;
@@ -21,6 +22,7 @@ public static class Extensions
         builder.Logging.AddCruddurConsole(builder.Configuration);
         builder.AddFunctionHost(FunctionCatalog.TypesIn(typeof(Extensions).Assembly));
         builder.Services.AddSingleton<ActivityStore>();
+        builder.Services.AddSingleton<UserStore>();
         builder.Services.AddSecurityGroupRefresh(builder.Configuration);
         return builder;
     }

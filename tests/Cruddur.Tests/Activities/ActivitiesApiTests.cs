@@ -59,6 +59,8 @@ public sealed class ActivitiesApiTests(PostgresServer server) : IAsyncLifetime
 
         var feed = await _http.GetFromJsonAsync<JsonElement>("/api/activities/home");
         Assert.Equal(uuid, feed[0].GetProperty("uuid").GetGuid());
+        // The row is committed a moment before Hangfire records the job's success.
+        await HangfireJobs.WaitForFinalStateAsync(_db.DataSource, accepted.GetProperty("job_id").GetString()!);
         var job = await _http.GetFromJsonAsync<JsonElement>($"/api/jobs/{accepted.GetProperty("job_id").GetString()}");
         Assert.Equal("succeeded", job.GetProperty("state").GetString());
     }

@@ -1,5 +1,7 @@
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace Cruddur.Tests.Fixtures;
@@ -8,7 +10,8 @@ namespace Cruddur.Tests.Fixtures;
 /// The Api hosted in the test process (ASP.NET Core's test server) against a test database. The type argument is any
 /// public type of the Api: it only names the assembly whose entry point is run.
 /// </summary>
-public sealed class ApiFactory(string connectionUrl, IReadOnlyDictionary<string, string?>? settings = null) : WebApplicationFactory<Cruddur.Api.Activities.AcceptedActivity>
+public sealed class ApiFactory(
+    string connectionUrl, IReadOnlyDictionary<string, string?>? settings = null, Action<IServiceCollection>? services = null) : WebApplicationFactory<Cruddur.Api.Activities.AcceptedActivity>
 {
     public LogCollector Logs { get; } = new();
 
@@ -20,5 +23,9 @@ public sealed class ApiFactory(string connectionUrl, IReadOnlyDictionary<string,
             builder.UseSetting(key, value);
         }
         builder.ConfigureLogging(logging => logging.AddProvider(Logs));
+        if (services is not null)
+        {
+            builder.ConfigureTestServices(services);
+        }
     }
 }

@@ -1,5 +1,6 @@
 using Cruddur.Shared.Activities;
 using Cruddur.Shared.Jobs;
+using Cruddur.Shared.Users;
 using Cruddur.Worker.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -57,6 +58,7 @@ public sealed class InProcessWorker : IAsyncDisposable
         var host = builder.AddFunctionHost(functionTypes);
         configure?.Invoke(host);
         builder.Services.AddSingleton<ActivityStore>();
+        builder.Services.AddSingleton<UserStore>();
         builder.Services.AddSingleton<InvocationRecorder>();
         services?.Invoke(builder.Services);
         var app = builder.Build();

@@ -16,9 +16,9 @@ public class FunctionDiscoveryTests
             FunctionCatalog.TypesIn(typeof(Cruddur.Worker.Extensions).Assembly), Settings(("SG_REFRESH_CRON", "*/5 * * * *")));
 
         Assert.Equal(
-            [("create-activity", "activities"), ("refresh-rds-sg-rule", "maintenance")],
+            [("create-activity", "activities"), ("ingest-cognito-user", "users"), ("refresh-rds-sg-rule", "maintenance")],
             catalog.Functions.Select(f => (f.Name, f.Queue)).Order());
-        Assert.Equal(["activities", "maintenance"], catalog.Queues);
+        Assert.Equal(["activities", "maintenance", "users"], catalog.Queues);
     }
 
     [Fact]

@@ -1,0 +1,198 @@
+using Amazon.SQS;
+using Amazon.SQS.Model;
+using Cruddur.Shared.Jobs;
+using Cruddur.Shared.Users;
+
+namespace Cruddur.Api.Users;
+
+/// <summary>
+/// Reads Cognito post-confirmation events from SQS and enqueues one <c>ingest-cognito-user</c> job per
+/// sign-up. A message is deleted only after its job is committed to Postgres, so a crash, a shutdown or a
+/// database outage loses nothing: the message comes back after its visibility timeout. A body that cannot be
+/// a user goes to the dead-letter queue with its reason. Bodies hold emails: they are never logged.
+/// </summary>
+public sealed class CognitoUsersIngress(
+    IAmazonSQS sqs,
+    IJobQueue jobs,
+    CognitoUsersIngressOptions options,
+    ILogger<CognitoUsersIngress> logger) : BackgroundService
+{
+    private const string ReceiveCountAttribute = "ApproximateReceiveCount";
+
+    private readonly string _queueUrl = options.QueueUrl
+        ?? throw new InvalidOperationException($"{CognitoUsersIngressOptions.QueueUrlKey} is not set.");
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        logger.LogInformation(
+            "Cognito users ingress enabled: {Pollers} poller(s) on {QueueUrl}, {DeadLetters}",
+            options.Pollers, _queueUrl,
+            options.DeadLetterQueueUrl is null
+                ? $"no {CognitoUsersIngressOptions.DeadLetterQueueUrlKey}: bodies that cannot be a user are left for the queue's redrive policy"
+                : $"dead letters to {options.DeadLetterQueueUrl}");
+        await Task.WhenAll(Enumerable.Range(1, options.Pollers).Select(poller => PollAsync(poller, stoppingToken)));
+        logger.LogInformation("Cognito users ingress stopped");
+    }
+
+    private async Task PollAsync(int poller, CancellationToken stoppingToken)
+    {
+        var backoff = new RetryBackoff(options.FirstBackoff, options.MaxBackoff);
+        var request = new ReceiveMessageRequest
+        {
+            QueueUrl = _queueUrl,
+            MaxNumberOfMessages = options.MaxMessages,
+            WaitTimeSeconds = options.WaitTimeSeconds,
+            MessageSystemAttributeNames = [ReceiveCountAttribute],
+        };
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            List<Message> messages;
+            try
+            {
+                messages = (await sqs.ReceiveMessageAsync(request, stoppingToken)).Messages ?? [];
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break; // a receive cut short loses nothing: whatever it took comes back after the visibility timeout
+            }
+            catch (Exception e)
+            {
+                var delay = backoff.Next();
+                logger.LogWarning(e, "Poller {Poller}: receiving from SQS failed; trying again in {Delay:0} ms", poller, delay.TotalMilliseconds);
+                await PauseAsync(delay, stoppingToken);
+                continue;
+            }
+            if (messages.Count == 0)
+            {
+                continue;
+            }
+
+            // The batch in hand is finished even when shutdown begins: stopping only stops receiving.
+            var stored = await HandleBatchAsync(poller, messages);
+            if (stored)
+            {
+                if (backoff.Failures > 0)
+                {
+                    logger.LogInformation("Poller {Poller}: Postgres is reachable again; enqueueing resumed", poller);
+                }
+                backoff.Reset();
+            }
+            else
+            {
+                var delay = backoff.Next();
+                logger.LogWarning("Poller {Poller}: pausing {Delay:0} ms before receiving again (failure {Failures} in a row)", poller, delay.TotalMilliseconds, backoff.Failures);
+                await PauseAsync(delay, stoppingToken);
+            }
+        }
+    }
+
+    /// <summary>Enqueues or dead-letters each message, then deletes those that are safe to delete. False when Postgres failed.</summary>
+    private async Task<bool> HandleBatchAsync(int poller, List<Message> messages)
+    {
+        var done = new List<Message>(messages.Count);
+        var storageFailed = false;
+        foreach (var message in messages)
+        {
+            try
+            {
+                if (CognitoPostConfirmation.TryParse(message.Body, out var job, out var rejection))
+                {
+                    if (storageFailed)
+                    {
+                        continue; // Postgres just failed: leave the rest of the batch to come back
+                    }
+                    try
+                    {
+                        // Not cancellable: a job being stored at shutdown is finished, then its message deleted.
+                        await jobs.EnqueueAsync(job, CancellationToken.None);
+                        done.Add(message);
+                    }
+                    catch (Exception e)
+                    {
+                        storageFailed = true;
+                        logger.LogWarning(e, "Poller {Poller}: enqueueing message {MessageId} failed; it stays in the queue", poller, message.MessageId);
+                    }
+                }
+                else if (await DeadLetterAsync(message, rejection))
+                {
+                    done.Add(message);
+                }
+            }
+            catch (Exception e)
+            {
+                // One message never stops the poller; it is not deleted, so it comes back (and is redriven).
+                logger.LogError(e, "Poller {Poller}: message {MessageId} could not be handled; it stays in the queue", poller, message.MessageId);
+            }
+        }
+        await DeleteAsync(poller, done);
+        return !storageFailed;
+    }
+
+    private async Task<bool> DeadLetterAsync(Message message, string reason)
+    {
+        if (options.DeadLetterQueueUrl is null)
+        {
+            // Logged at the first delivery only; the redrive policy moves it after maxReceiveCount deliveries.
+            var firstDelivery = message.Attributes?.GetValueOrDefault(ReceiveCountAttribute) is null or "1";
+            logger.Log(
+                firstDelivery ? LogLevel.Warning : LogLevel.Debug,
+                "Message {MessageId} cannot be a user ({Reason}); no {DeadLetterQueueKey} is set, so it is left for the queue's redrive policy",
+                message.MessageId, reason, CognitoUsersIngressOptions.DeadLetterQueueUrlKey);
+            return false;
+        }
+        try
+        {
+            await sqs.SendMessageAsync(new SendMessageRequest
+            {
+                QueueUrl = options.DeadLetterQueueUrl,
+                MessageBody = message.Body,
+                MessageAttributes = new Dictionary<string, MessageAttributeValue>
+                {
+                    [CognitoUsersIngressOptions.RejectReasonAttribute] = new() { DataType = "String", StringValue = reason },
+                    ["cruddur-source-message-id"] = new() { DataType = "String", StringValue = message.MessageId },
+                },
+            }, CancellationToken.None);
+            logger.LogWarning("Message {MessageId} cannot be a user ({Reason}); moved to the dead-letter queue", message.MessageId, reason);
+            return true;
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning(e, "Message {MessageId} cannot be a user ({Reason}) and sending it to the dead-letter queue failed; it stays in the queue", message.MessageId, reason);
+            return false;
+        }
+    }
+
+    private async Task DeleteAsync(int poller, List<Message> messages)
+    {
+        if (messages.Count == 0)
+        {
+            return;
+        }
+        var entries = messages.Select((message, index) => new DeleteMessageBatchRequestEntry(index.ToString(System.Globalization.CultureInfo.InvariantCulture), message.ReceiptHandle)).ToList();
+        try
+        {
+            var response = await sqs.DeleteMessageBatchAsync(new DeleteMessageBatchRequest(_queueUrl, entries), CancellationToken.None);
+            foreach (var failed in response.Failed ?? [])
+            {
+                logger.LogWarning("Poller {Poller}: deleting a stored message failed ({Code}: {Reason}); it will be delivered again and upserted again, harmlessly", poller, failed.Code, failed.Message);
+            }
+        }
+        catch (Exception e)
+        {
+            // The jobs are stored; redelivered messages make duplicate jobs, and the upsert makes them one user.
+            logger.LogWarning(e, "Poller {Poller}: deleting {Count} stored message(s) failed; they will be delivered again and upserted again, harmlessly", poller, messages.Count);
+        }
+    }
+
+    private static async Task PauseAsync(TimeSpan delay, CancellationToken stoppingToken)
+    {
+        try
+        {
+            await Task.Delay(delay, stoppingToken);
+        }
+        catch (OperationCanceledException)
+        {
+            // shutting down
+        }
+    }
+}

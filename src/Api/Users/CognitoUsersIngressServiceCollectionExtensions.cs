@@ -1,0 +1,45 @@
+using Amazon.SQS;
+using Cruddur.Shared.Aws;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace Cruddur.Api.Users;
+
+public static class CognitoUsersIngressServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers the SQS ingress for Cognito sign-ups when <c>COGNITO_USERS_QUEUE_URL</c> is set (it needs
+    /// <c>AddCruddurData</c> and <c>AddCruddurJobStorage</c>); otherwise only a log line saying it is off.
+    /// The SQS client uses <c>AWS_REGION</c>, <c>AWS_ENDPOINT_URL</c> and the SDK's default credentials,
+    /// unless an <see cref="IAmazonSQS"/> is already registered.
+    /// </summary>
+    public static IServiceCollection AddCognitoUsersIngress(
+        this IServiceCollection services,
+        IConfiguration configuration,
+        Action<CognitoUsersIngressOptions>? configure = null)
+    {
+        var options = CognitoUsersIngressOptions.From(configuration);
+        configure?.Invoke(options);
+        options.Validate();
+        if (options.QueueUrl is null)
+        {
+            services.AddHostedService<DisabledNotice>();
+            return services;
+        }
+        services.AddSingleton(options);
+        services.TryAddSingleton<IAmazonSQS>(_ => new AmazonSQSClient(AwsClientConfiguration.Apply(new AmazonSQSConfig(), configuration)));
+        services.AddHostedService<CognitoUsersIngress>();
+        return services;
+    }
+
+    /// <summary>Says once, at startup, that sign-ups are not read from SQS in this process.</summary>
+    private sealed class DisabledNotice(ILogger<CognitoUsersIngress> logger) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            logger.LogInformation("Cognito users ingress disabled: {QueueUrlKey} is not set", CognitoUsersIngressOptions.QueueUrlKey);
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}

@@ -1,0 +1,63 @@
+using Cruddur.Shared.Data;
+using Cruddur.Shared.Resilience;
+using Npgsql;
+using Polly;
+using Polly.Registry;
+
+namespace Cruddur.Shared.Users;
+
+/// <summary>
+/// Stores confirmed Cognito users with <c>db/sql/users/upsert.sql</c>, keyed on the cognito user id: the
+/// same event twice makes one user, and an updated email, name or handle updates it. Transient database
+/// errors are retried by the <see cref="DatabaseResilience.Writes"/> pipeline.
+/// </summary>
+public sealed class UserStore(Db db, ResiliencePipelineProvider<string> pipelines)
+{
+    private readonly ResiliencePipeline _writes = pipelines.GetPipeline(DatabaseResilience.Writes);
+
+    /// <summary>Inserts or updates the user; returns its uuid.</summary>
+    /// <exception cref="HandleTakenException">Another cognito user has the handle: a permanent failure.</exception>
+    public async Task<Guid> UpsertAsync(IngestCognitoUserJob job, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        var sql = db.Template("users", "upsert");
+        var parameters = new SqlParameters
+        {
+            ["display_name"] = job.DisplayName,
+            ["handle"] = job.Handle,
+            ["email"] = job.Email,
+            ["cognito_user_id"] = job.CognitoUserId,
+        };
+        try
+        {
+            return await _writes.ExecuteAsync(
+                async token => await db.QueryCommitAsync<Guid>(sql, parameters, token),
+                cancellationToken);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation && e.ConstraintName == HandleTakenException.Constraint)
+        {
+            throw new HandleTakenException(job.Handle, job.CognitoUserId, e);
+        }
+    }
+}
+
+/// <summary>
+/// A sign-up whose handle belongs to another cognito user. Retrying cannot fix it: the job fails once with
+/// this reason. The message names the handle and the cognito user id, never the email.
+/// </summary>
+public sealed class HandleTakenException : Exception
+{
+    /// <summary>The unique constraint on <c>users.handle</c>.</summary>
+    public const string Constraint = "users_handle_key";
+
+    public HandleTakenException(string handle, string cognitoUserId, Exception? innerException = null)
+        : base($"The handle '{handle}' is already taken by another user; cognito user {cognitoUserId} was not stored.", innerException)
+    {
+        Handle = handle;
+        CognitoUserId = cognitoUserId;
+    }
+
+    public string Handle { get; }
+
+    public string CognitoUserId { get; }
+}

@@ -1,0 +1,281 @@
+using System.Diagnostics;
+using Cruddur.Api.Users;
+using Cruddur.Shared.Data;
+using Cruddur.Shared.Jobs;
+using Cruddur.Shared.Users;
+using Cruddur.Tests.Fixtures;
+using Hangfire;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using static Cruddur.Tests.Users.CognitoPostConfirmationTests;
+
+namespace Cruddur.Tests.Users;
+
+/// <summary>The Api's SQS ingress, in a small host with the Api's registrations, against moto_server and real Postgres.</summary>
+public sealed class CognitoUsersIngressTests(PostgresServer server, MotoServer moto) : IDisposable
+{
+    private readonly SqsQueues _sqs = new(moto);
+    private readonly LogCollector _logs = new();
+
+    [Fact]
+    public async Task A_sent_event_becomes_one_ingest_cognito_user_job_on_the_users_queue_and_leaves_sqs()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        var queue = await _sqs.CreateAsync("ingress-one");
+        await _sqs.SendAsync(queue, [Event(handle: "newbie", email: "newbie.private@example.com", name: "New Bie", sub: "sub-newbie")]);
+
+        using var host = await StartIngressAsync(db.Url, queue);
+        await EventuallyAsync(async () => await StoredJob.CountAsync(db) >= 1 && await _sqs.CountAsync(queue) == 0);
+
+        var job = Assert.Single(await StoredJob.ReadAllAsync(db));
+        Assert.Equal(new StoredJob("ingest-cognito-user", "users", new IngestCognitoUserJob("sub-newbie", "newbie.private@example.com", "New Bie", "newbie")), job);
+        Assert.Contains(_logs.Lines, line => line.Message.StartsWith("Cognito users ingress enabled", StringComparison.Ordinal));
+        Assert.DoesNotContain(_logs.Lines, line => line.Message.Contains("newbie.private", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Each_body_that_cannot_be_a_user_goes_to_the_dead_letter_queue_with_its_reason_and_a_good_message_after_them_is_still_enqueued()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        var queue = await _sqs.CreateAsync("ingress-bad");
+        var dlq = await _sqs.CreateAsync("ingress-bad-dlq");
+        var bad = new Dictionary<string, string>
+        {
+            ["not json"] = "the body is not JSON",
+            ["[\"an array\"]"] = "the body is not a JSON object (array)",
+            [Event(sub: "")] = "request.userAttributes.sub is blank",
+            [Event(triggerSource: "PreSignUp_SignUp")] = "triggerSource 'PreSignUp_SignUp' is not a post confirmation",
+            [Event().Replace("\"name\":\"Andrew Brown\"", "\"name\":17", StringComparison.Ordinal)] = "request.userAttributes.name is not a string (number)",
+            [Event().Replace("\"preferred_username\"", "\"nickname\"", StringComparison.Ordinal)] = "request.userAttributes.preferred_username is missing",
+            [Event(email: "bad.person-at-example.com")] = "request.userAttributes.email is not an email address",
+        };
+        await _sqs.SendAsync(queue, bad.Keys);
+        await _sqs.SendAsync(queue, [Event(handle: "survivor", sub: "sub-survivor")]);
+
+        using var host = await StartIngressAsync(db.Url, queue, dlq);
+        await EventuallyAsync(async () => await _sqs.CountAsync(queue) == 0 && await _sqs.CountAsync(dlq) == bad.Count);
+
+        var deadLetters = await _sqs.DrainAsync(dlq);
+        Assert.Equal(bad.Count, deadLetters.Count);
+        foreach (var letter in deadLetters)
+        {
+            Assert.Equal(bad[letter.Body], letter.MessageAttributes[CognitoUsersIngressOptions.RejectReasonAttribute].StringValue);
+        }
+        Assert.Equal("sub-survivor", Assert.Single(await StoredJob.ReadAllAsync(db)).Payload.CognitoUserId);
+        Assert.DoesNotContain(_logs.Lines, line => line.Message.Contains("bad.person", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task When_the_dead_letter_queue_cannot_be_reached_the_bad_body_stays_and_the_poller_goes_on()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        var queue = await _sqs.CreateAsync("ingress-dlq-gone", visibilityTimeoutSeconds: 30);
+        var missingDlq = $"{moto.EndpointUrl}/123456789012/no-such-queue-{Guid.NewGuid():N}";
+        await _sqs.SendAsync(queue, ["not json", Event(handle: "after", sub: "sub-after")]);
+
+        using var host = await StartIngressAsync(db.Url, queue, missingDlq);
+        await EventuallyAsync(async () => await StoredJob.CountAsync(db) >= 1 && await _sqs.CountAsync(queue) == 1);
+        await host.StopAsync(TestContext.Current.CancellationToken);
+
+        Assert.Equal("sub-after", Assert.Single(await StoredJob.ReadAllAsync(db)).Payload.CognitoUserId);
+        Assert.Equal(1, await _sqs.CountAsync(queue)); // the bad body, not deleted: the redrive policy will take it
+        Assert.Contains(_logs.Lines, line => line.Level == LogLevel.Warning && line.Message.Contains("sending it to the dead-letter queue failed", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Without_a_dead_letter_queue_a_bad_body_is_left_for_the_redrive_policy_and_logged_once_without_its_body()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        var queue = await _sqs.CreateAsync("ingress-nodlq", visibilityTimeoutSeconds: 1);
+        await _sqs.SendAsync(queue, ["not json, but secret.person@example.com"]);
+
+        using var host = await StartIngressAsync(db.Url, queue);
+        await EventuallyAsync(() => Task.FromResult(_logs.Lines.Count(IsRedriveNotice) >= 3)); // three deliveries seen
+        await host.StopAsync(TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, await _sqs.CountAsync(queue));
+        Assert.Single(_logs.Lines, line => IsRedriveNotice(line) && line.Level == LogLevel.Warning);
+        Assert.DoesNotContain(_logs.Lines, line => line.Message.Contains("secret.person", StringComparison.Ordinal));
+        Assert.Equal(0L, await StoredJob.CountAsync(db));
+
+        static bool IsRedriveNotice(LogCollector.LogLine line) =>
+            line.Message.Contains("left for the queue's redrive policy", StringComparison.Ordinal) && line.Message.StartsWith("Message ", StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task When_Postgres_is_unreachable_nothing_is_deleted_the_poller_backs_off_and_everything_is_enqueued_once_it_is_back()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        var queue = await _sqs.CreateAsync("ingress-pgdown", visibilityTimeoutSeconds: 2);
+        await using var postgres = new TcpForwarder(server.Host, server.Port); // refuses connections until started
+        var unreachableUrl = db.Url.Replace($":{server.Port}/", $":{postgres.Port}/", StringComparison.Ordinal);
+        await _sqs.SendAsync(queue, Enumerable.Range(1, 15).Select(i => Event(handle: $"down{i}", sub: $"sub-down-{i}")));
+        var attempts = new CountingJobQueue();
+
+        using var host = await StartIngressAsync(unreachableUrl, queue, configure: services => attempts.Decorate(services));
+        await Task.Delay(TimeSpan.FromSeconds(4), TestContext.Current.CancellationToken);
+
+        Assert.Equal(15, await _sqs.CountAsync(queue)); // nothing deleted
+        Assert.InRange(attempts.Count, 1, 6); // 200 ms doubling to 1 s: a handful of tries, not a spin
+        Assert.Contains(_logs.Lines, line => line.Level == LogLevel.Warning && line.Message.Contains("pausing", StringComparison.Ordinal));
+
+        postgres.Start();
+        await EventuallyAsync(async () => await _sqs.CountAsync(queue) == 0 && await StoredJob.CountAsync(db) >= 15);
+
+        var jobs = await StoredJob.ReadAllAsync(db);
+        Assert.Equal(15, jobs.Count);
+        Assert.Equal(15, jobs.Select(job => job.Payload.CognitoUserId).Distinct().Count());
+        Assert.Contains(_logs.Lines, line => line.Message.Contains("reachable again", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_thousand_messages_sent_in_batches_become_a_thousand_jobs_none_twice()
+    {
+        // In memory: moto_server would take minutes for this volume on this machine (see InMemorySqs).
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        using var sqs = new InMemorySqs(visibilityTimeout: TimeSpan.FromSeconds(30));
+        foreach (var batch in Enumerable.Range(1, 1000).Chunk(10))
+        {
+            sqs.Send(batch.Select(i => Event(handle: $"bulk{i}", sub: $"sub-bulk-{i}")));
+        }
+
+        var clock = Stopwatch.StartNew();
+        using var host = await StartIngressAsync(db.Url, InMemorySqs.QueueUrl, pollers: 4, sqs: sqs);
+        await EventuallyAsync(
+            async () => sqs.Count == 0 && await StoredJob.CountAsync(db) >= 1000, TimeSpan.FromSeconds(60),
+            async () => $"after {clock.ElapsedMilliseconds} ms: {await StoredJob.CountAsync(db)} jobs, {sqs.Count} in the queue");
+        await host.StopAsync(TestContext.Current.CancellationToken);
+
+        var subs = (await StoredJob.ReadAllAsync(db)).Select(job => job.Payload.CognitoUserId).ToList();
+        Assert.Equal(1000, subs.Count);
+        Assert.Equal(Enumerable.Range(1, 1000).Select(i => $"sub-bulk-{i}").Order(), subs.Order());
+        TestContext.Current.SendDiagnosticMessage($"1,000 messages ingested in {clock.ElapsedMilliseconds} ms");
+    }
+
+    [Fact]
+    public async Task Shutdown_with_messages_in_flight_loses_none()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        // Long enough that a batch slowed by a busy machine is not redelivered while it is being stored.
+        var queue = await _sqs.CreateAsync("ingress-shutdown", visibilityTimeoutSeconds: 6);
+        var expected = Enumerable.Range(1, 60).Select(i => $"sub-stop-{i}").ToList();
+        await _sqs.SendAsync(queue, expected.Select((sub, i) => Event(handle: $"stop{i}", sub: sub)));
+
+        var first = await StartIngressAsync(db.Url, queue, pollers: 3);
+        await EventuallyAsync(async () => await StoredJob.CountAsync(db) >= 1);
+        await first.StopAsync(TestContext.Current.CancellationToken);
+        first.Dispose();
+        var afterShutdown = await StoredJob.ReadAllAsync(db);
+        var inQueue = await _sqs.CountAsync(queue);
+
+        // Stopped part-way, and every message is a job or still in the queue. SQS delivers at least once: on a busy
+        // machine a message can outlive its visibility timeout and be enqueued twice, which the upsert makes harmless.
+        Assert.InRange(afterShutdown.Select(j => j.Payload.CognitoUserId).Distinct().Count(), 1, 59);
+        Assert.True(afterShutdown.Select(j => j.Payload.CognitoUserId).Distinct().Count() + inQueue >= 60);
+
+        using var second = await StartIngressAsync(db.Url, queue, pollers: 3);
+        await EventuallyAsync(async () => await _sqs.CountAsync(queue) == 0 && await StoredJob.CountAsync(db) >= 60);
+        var subs = (await StoredJob.ReadAllAsync(db)).Select(job => job.Payload.CognitoUserId).Distinct().ToList();
+        Assert.Equal(expected.Order(), subs.Order());
+    }
+
+    [Fact]
+    public async Task Without_a_queue_url_the_ingress_is_off_and_says_so()
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Logging.AddProvider(_logs);
+        builder.Services.AddCognitoUsersIngress(new ConfigurationBuilder().Build());
+
+        using var host = builder.Build();
+        await host.StartAsync(TestContext.Current.CancellationToken);
+        await host.StopAsync(TestContext.Current.CancellationToken);
+
+        Assert.Contains(_logs.Lines, line => line.Level == LogLevel.Information && line.Message == "Cognito users ingress disabled: COGNITO_USERS_QUEUE_URL is not set");
+        Assert.DoesNotContain(_logs.Lines, line => line.Message.Contains("enabled", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Backoff_doubles_from_the_first_pause_up_to_the_cap_and_starts_over_after_a_success()
+    {
+        var backoff = new RetryBackoff(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10));
+
+        var pauses = Enumerable.Range(0, 6).Select(_ => backoff.Next().TotalSeconds).ToList();
+        backoff.Reset();
+        var afterSuccess = backoff.Next().TotalSeconds;
+
+        double[] nominal = [1, 2, 4, 8, 10, 10];
+        for (var i = 0; i < nominal.Length; i++)
+        {
+            Assert.InRange(pauses[i], nominal[i] * 0.8, Math.Min(nominal[i] * 1.2, 10));
+        }
+        Assert.InRange(afterSuccess, 0.8, 1.2);
+    }
+
+    private async Task<IHost> StartIngressAsync(
+        string connectionUrl, string queueUrl, string? deadLetterQueueUrl = null, int pollers = 1,
+        Action<IServiceCollection>? configure = null, Amazon.SQS.IAmazonSQS? sqs = null)
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>(moto.Environment)
+        {
+            [DataServiceCollectionExtensions.ConnectionUrlKey] = connectionUrl,
+            [CognitoUsersIngressOptions.QueueUrlKey] = queueUrl,
+            [CognitoUsersIngressOptions.DeadLetterQueueUrlKey] = deadLetterQueueUrl,
+            [CognitoUsersIngressOptions.PollersKey] = pollers.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            [CognitoUsersIngressOptions.WaitSecondsKey] = "1",
+        });
+        builder.Logging.SetMinimumLevel(LogLevel.Debug).AddFilter("Npgsql", LogLevel.Warning).AddProvider(_logs);
+        builder.Services.AddSingleton(sqs ?? _sqs.Client); // moto's credentials; the Api's own client takes the SDK's default chain
+        // The Api's registrations (Program.cs).
+        builder.Services.AddCruddurData(builder.Configuration).AddCruddurJobStorage(builder.Configuration);
+        builder.Services.AddCognitoUsersIngress(builder.Configuration, options =>
+        {
+            options.FirstBackoff = TimeSpan.FromMilliseconds(200);
+            options.MaxBackoff = TimeSpan.FromSeconds(1);
+        });
+        configure?.Invoke(builder.Services);
+        var host = builder.Build();
+        await host.StartAsync(TestContext.Current.CancellationToken);
+        return host;
+    }
+
+    private static async Task EventuallyAsync(Func<Task<bool>> condition, TimeSpan? timeout = null, Func<Task<string>>? state = null)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            if (deadline.Elapsed > (timeout ?? TimeSpan.FromSeconds(30)))
+            {
+                Assert.Fail("The condition did not hold in time. " + (state is null ? "" : await state()));
+            }
+            await Task.Delay(100, TestContext.Current.CancellationToken);
+        }
+    }
+
+    public void Dispose() => _sqs.Dispose();
+
+    /// <summary>Counts enqueue attempts (successful or not) on the real Hangfire queue.</summary>
+    private sealed class CountingJobQueue
+    {
+        private int _count;
+
+        public int Count => _count;
+
+        public void Decorate(IServiceCollection services) =>
+            services.AddSingleton<IJobQueue>(provider => new Counting(this, new HangfireJobQueue(provider.GetRequiredService<IBackgroundJobClient>())));
+
+        private sealed class Counting(CountingJobQueue owner, IJobQueue inner) : IJobQueue
+        {
+            public Task<string> EnqueueAsync<T>(T job, CancellationToken cancellationToken = default) where T : notnull
+            {
+                Interlocked.Increment(ref owner._count);
+                return inner.EnqueueAsync(job, cancellationToken);
+            }
+
+            public Task<string> EnqueueBatchAsync<T>(IReadOnlyCollection<T> jobs, CancellationToken cancellationToken = default) where T : notnull =>
+                inner.EnqueueBatchAsync(jobs, cancellationToken);
+        }
+    }
+}

@@ -1,0 +1,92 @@
+using System.Text.Json;
+using Amazon.SQS.Model;
+using Cruddur.Shared.Users;
+using Cruddur.Tests.Fixtures;
+
+namespace Cruddur.Tests.Users;
+
+/// <summary>The SQS producer scripts, run against moto_server as a developer runs them.</summary>
+public sealed class SqsScriptTests(MotoServer moto) : IDisposable
+{
+    private readonly SqsQueues _sqs = new(moto);
+
+    [Fact]
+    public async Task Sqs_create_queues_prints_the_exports_and_redrives_to_the_dead_letter_queue_after_5_receives_and_can_run_again()
+    {
+        var suffix = Guid.NewGuid().ToString("N");
+        var env = Env(new() { ["COGNITO_USERS_QUEUE_NAME"] = $"users-{suffix}", ["COGNITO_USERS_DLQ_NAME"] = $"users-dlq-{suffix}" });
+
+        var first = await Repository.RunScriptAsync("sqs-create-queues", [], env);
+        var again = await Repository.RunScriptAsync("sqs-create-queues", [], env);
+
+        Assert.True(first.ExitCode == 0, first.ToString());
+        Assert.True(again.ExitCode == 0, again.ToString());
+        var exports = first.Stdout.Split('\n').Where(line => line.StartsWith("export ", StringComparison.Ordinal))
+            .Select(line => line["export ".Length..].Split('=', 2)).ToDictionary(pair => pair[0], pair => pair[1]);
+        Assert.Equal($"{moto.EndpointUrl}/123456789012/users-{suffix}", exports["COGNITO_USERS_QUEUE_URL"]);
+        Assert.Equal($"{moto.EndpointUrl}/123456789012/users-dlq-{suffix}", exports["COGNITO_USERS_DLQ_URL"]);
+        var attributes = await _sqs.Client.GetQueueAttributesAsync(exports["COGNITO_USERS_QUEUE_URL"], ["RedrivePolicy"], TestContext.Current.CancellationToken);
+        using var redrive = JsonDocument.Parse(attributes.Attributes["RedrivePolicy"]);
+        Assert.Equal($"arn:aws:sqs:{MotoServer.Region}:123456789012:users-dlq-{suffix}", redrive.RootElement.GetProperty("deadLetterTargetArn").GetString());
+        Assert.Equal("5", redrive.RootElement.GetProperty("maxReceiveCount").ToString());
+    }
+
+    [Fact]
+    public async Task Sqs_send_cognito_event_sends_a_post_confirmation_event_that_parses_into_the_user_and_prints_its_message_id()
+    {
+        var queue = await _sqs.CreateAsync("script-send");
+
+        var result = await Repository.RunScriptAsync(
+            "sqs-send-cognito-event", ["renée", "renee@example.com", "Renée \"Ray\" O'Brien", "sub-renee-1"], Env(new() { ["COGNITO_USERS_QUEUE_URL"] = queue }));
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var message = Assert.Single(await _sqs.DrainAsync(queue));
+        Assert.Equal(message.MessageId, result.Stdout.TrimEnd().Split('\n')[^1]);
+        Assert.True(CognitoPostConfirmation.TryParse(message.Body, out var job, out var rejection), rejection);
+        Assert.Equal(new IngestCognitoUserJob("sub-renee-1", "renee@example.com", "Renée \"Ray\" O'Brien", "renée"), job);
+    }
+
+    [Fact]
+    public async Task Sqs_send_cognito_event_without_a_sub_uses_a_fresh_uuid_each_time()
+    {
+        var queue = await _sqs.CreateAsync("script-uuid");
+        var env = Env(new() { ["COGNITO_USERS_QUEUE_URL"] = queue });
+
+        Assert.Equal(0, (await Repository.RunScriptAsync("sqs-send-cognito-event", ["a", "a@example.com", "A"], env)).ExitCode);
+        Assert.Equal(0, (await Repository.RunScriptAsync("sqs-send-cognito-event", ["a", "a@example.com", "A"], env)).ExitCode);
+
+        var subs = (await _sqs.DrainAsync(queue)).Select(m => Sub(m)).ToList();
+        Assert.Equal(2, subs.Distinct().Count());
+        Assert.All(subs, sub => Assert.True(Guid.TryParse(sub, out _), sub));
+    }
+
+    [Fact]
+    public async Task Sqs_send_cognito_event_without_a_queue_url_or_with_missing_arguments_says_so_and_exits_1()
+    {
+        var noQueue = await Repository.RunScriptAsync("sqs-send-cognito-event", ["a", "a@example.com", "A"], Env(new() { ["COGNITO_USERS_QUEUE_URL"] = null }));
+        var noName = await Repository.RunScriptAsync("sqs-send-cognito-event", ["a", "a@example.com"], Env(new() { ["COGNITO_USERS_QUEUE_URL"] = "http://x" }));
+
+        Assert.Equal(1, noQueue.ExitCode);
+        Assert.Contains("COGNITO_USERS_QUEUE_URL is not set", noQueue.Stderr, StringComparison.Ordinal);
+        Assert.Equal(1, noName.ExitCode);
+        Assert.Contains("usage: bin/sqs-send-cognito-event HANDLE EMAIL \"NAME\" [SUB]", noName.Stderr, StringComparison.Ordinal);
+    }
+
+    private Dictionary<string, string?> Env(Dictionary<string, string?> extra)
+    {
+        var env = new Dictionary<string, string?>(moto.Environment);
+        foreach (var (key, value) in extra)
+        {
+            env[key] = value;
+        }
+        return env;
+    }
+
+    private static string Sub(Message message)
+    {
+        Assert.True(CognitoPostConfirmation.TryParse(message.Body, out var job, out var rejection), rejection);
+        return job.CognitoUserId;
+    }
+
+    public void Dispose() => _sqs.Dispose();
+}
