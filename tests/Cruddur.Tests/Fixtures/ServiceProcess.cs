@@ -36,16 +36,19 @@ public sealed class ServiceProcess : IAsyncDisposable
         }
     }
 
-    public static ServiceProcess Start(string dll, IReadOnlyDictionary<string, string?> environment, params string[] arguments)
+    public static ServiceProcess Start(string dll, IReadOnlyDictionary<string, string?> environment, params string[] arguments) =>
+        StartCommand("dotnet", [dll, .. arguments], environment);
+
+    /// <summary>Any long-running command (a bin script), with the same clean environment.</summary>
+    public static ServiceProcess StartCommand(string fileName, IEnumerable<string> arguments, IReadOnlyDictionary<string, string?> environment)
     {
-        var start = new ProcessStartInfo("dotnet")
+        var start = new ProcessStartInfo(fileName)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
             WorkingDirectory = Path.GetTempPath(), // found its db/ beside the binaries, not from the checkout
         };
-        start.ArgumentList.Add(dll);
         foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);
@@ -63,7 +66,14 @@ public sealed class ServiceProcess : IAsyncDisposable
         start.Environment["DOTNET_NOLOGO"] = "1";
         foreach (var (key, value) in environment)
         {
-            start.Environment[key] = value;
+            if (value is null)
+            {
+                start.Environment.Remove(key);
+            }
+            else
+            {
+                start.Environment[key] = value;
+            }
         }
         return new ServiceProcess(Process.Start(start)!);
     }

@@ -1,0 +1,117 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Cruddur.Shared.Data;
+using Cruddur.Tests.Fixtures;
+using Npgsql;
+
+namespace Cruddur.Tests.EndToEnd;
+
+/// <summary>The README's first command, as a newcomer runs it: everything on embedded defaults.</summary>
+public sealed partial class BinUpTests : IDisposable
+{
+    private readonly string _data = Path.Combine(Path.GetTempPath(), $"cruddur-up-{Guid.NewGuid():N}");
+    private readonly int _apiPort = PortAllocator.Free();
+    private readonly int _pgPort = PortAllocator.Free();
+    private readonly int _motoPort = PortAllocator.Free();
+
+    [Fact]
+    public async Task Bin_up_runs_the_whole_system_stores_a_post_ingests_a_sign_up_stops_everything_and_reuses_its_data()
+    {
+        Guid posted;
+        await using (var up = Start())
+        {
+            await up.WaitForOutputAsync("Press Ctrl-C to stop.", TimeSpan.FromMinutes(4));
+            Assert.Contains($"Api         http://127.0.0.1:{_apiPort}", up.Output, StringComparison.Ordinal);
+            Assert.Contains("curl -i -X POST", up.Output, StringComparison.Ordinal);
+
+            posted = await PostAndReadBackAsync();
+            await SignUpThroughSqsAsync(QueueUrl().Match(up.Output).Groups[1].Value);
+
+            var pids = (await File.ReadAllLinesAsync(Path.Combine(_data, "up.pids"))).Select(int.Parse).ToList();
+            Assert.True(pids.Count >= 5, $"expected postgres, moto, the echo, the Worker and the Api; got {pids.Count}");
+            var (exitCode, _) = await up.TerminateAsync(TimeSpan.FromSeconds(90));
+            Assert.Equal(143, exitCode);
+            Assert.All(pids, pid => Assert.False(IsRunning(pid), $"process {pid} is still running after bin/up stopped"));
+        }
+
+        await using var again = Start();
+        await again.WaitForOutputAsync("Press Ctrl-C to stop.", TimeSpan.FromMinutes(4));
+        Assert.DoesNotContain("creating a PostgreSQL cluster", again.Output, StringComparison.Ordinal);
+        using var http = new HttpClient();
+        var stored = await http.GetAsync(new Uri($"http://127.0.0.1:{_apiPort}/api/activities/{posted}"));
+        Assert.Equal(HttpStatusCode.OK, stored.StatusCode);
+        await again.TerminateAsync(TimeSpan.FromSeconds(90));
+    }
+
+    public void Dispose()
+    {
+        // The cluster's files belong to the postgres user when the tests run as root; rm copes either way.
+        ProcessRunner.RunAsync("rm", ["-rf", _data]).GetAwaiter().GetResult();
+    }
+
+    private ServiceProcess Start() => ServiceProcess.StartCommand(
+        Path.Combine(Repository.Root, "bin", "up"),
+        [],
+        new Dictionary<string, string?>
+        {
+            ["CRUDDUR_DATA_DIR"] = _data,
+            ["CRUDDUR_SKIP_BUILD"] = "1", // the test run built the binaries already
+            ["API_PORT"] = _apiPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["PG_PORT"] = _pgPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["MOTO_PORT"] = _motoPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["HOME"] = _data, // no ~/.aws/credentials: bin/up starts its own emulator
+            ["AWS_REGION"] = null,
+            ["AWS_DEFAULT_REGION"] = null,
+            ["NO_COLOR"] = "1",
+        });
+
+    private async Task<Guid> PostAndReadBackAsync()
+    {
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{_apiPort}") };
+        var response = await http.PostAsync(new Uri("/api/activities", UriKind.Relative), new StringContent(
+            """{"user_handle":"andrewbrown","message":"Hello from bin/up","ttl":"1-day"}""", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var uuid = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("uuid").GetGuid();
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while ((await http.GetAsync(response.Headers.Location)).StatusCode != HttpStatusCode.OK)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the posted activity was not stored within 15 s");
+            await Task.Delay(100);
+        }
+        return uuid;
+    }
+
+    private async Task SignUpThroughSqsAsync(string queueUrl)
+    {
+        var send = await Repository.RunScriptAsync("sqs-send-cognito-event", ["upuser", "up@example.com", "Up User"], new Dictionary<string, string?>
+        {
+            ["AWS_ENDPOINT_URL"] = $"http://127.0.0.1:{_motoPort}",
+            ["AWS_ACCESS_KEY_ID"] = "testing",
+            ["AWS_SECRET_ACCESS_KEY"] = "testing",
+            ["AWS_REGION"] = "us-east-1",
+            ["COGNITO_USERS_QUEUE_URL"] = queueUrl,
+        });
+        Assert.True(send.ExitCode == 0, send.ToString());
+
+        await using var db = NpgsqlDataSource.Create(ConnectionUrl.Parse($"postgresql://postgres:password@127.0.0.1:{_pgPort}/cruddur").ConnectionString);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            await using var command = db.CreateCommand("SELECT count(*) FROM users WHERE handle = 'upuser'");
+            if ((long)(await command.ExecuteScalarAsync())! == 1)
+            {
+                return;
+            }
+            Assert.True(DateTime.UtcNow < deadline, "the sign-up did not become a user within 30 s");
+            await Task.Delay(200);
+        }
+    }
+
+    private static bool IsRunning(int pid) => File.Exists($"/proc/{pid}/status")
+        && !File.ReadAllText($"/proc/{pid}/status").Contains("State:\tZ", StringComparison.Ordinal);
+
+    [GeneratedRegex(@"COGNITO_USERS_QUEUE_URL=(\S+)")]
+    private static partial Regex QueueUrl();
+}
