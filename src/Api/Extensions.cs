@@ -11,6 +11,8 @@ using Cruddur.Shared.Observability;
 using Cruddur.Shared.Resilience;
 using Cruddur.Shared.Users;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
 
 namespace Cruddur.Api;
 
@@ -28,6 +30,9 @@ public static class Extensions
         services.AddSingleton<UserDirectory>();
         services.AddSingleton<ActivityStore>();
         services.AddCognitoUsersIngress(builder.Configuration);
+        services.AddCruddurTelemetry(builder.Configuration, "cruddur-api",
+            tracing => tracing.AddAspNetCoreInstrumentation(),
+            metrics => metrics.AddMeter("Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel"));
 
         // The contract's field names are snake_case, as the seed's JSON.
         services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower);

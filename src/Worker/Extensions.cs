@@ -24,6 +24,7 @@ public static class Extensions
         builder.Services.AddSingleton<ActivityStore>();
         builder.Services.AddSingleton<UserStore>();
         builder.Services.AddSecurityGroupRefresh(builder.Configuration);
+        builder.Services.AddCruddurTelemetry(builder.Configuration, "cruddur-worker");
         return builder;
     }
 }

@@ -1,6 +1,7 @@
 using Amazon.SQS;
 using Amazon.SQS.Model;
 using Cruddur.Shared.Jobs;
+using Cruddur.Shared.Observability;
 using Cruddur.Shared.Users;
 
 namespace Cruddur.Api.Users;
@@ -50,6 +51,7 @@ public sealed class CognitoUsersIngress(
             try
             {
                 messages = (await sqs.ReceiveMessageAsync(request, stoppingToken)).Messages ?? [];
+                CruddurTelemetry.SqsReceived.Add(messages.Count);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -153,6 +155,7 @@ public sealed class CognitoUsersIngress(
                 },
             }, CancellationToken.None);
             logger.LogWarning("Message {MessageId} cannot be a user ({Reason}); moved to the dead-letter queue", message.MessageId, reason);
+            CruddurTelemetry.SqsDeadLettered.Add(1);
             return true;
         }
         catch (Exception e)

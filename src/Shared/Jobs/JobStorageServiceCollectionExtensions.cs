@@ -26,6 +26,13 @@ public static class JobStorageServiceCollectionExtensions
             new PostgreSqlStorage(new DataSourceConnectionFactory(provider.GetRequiredService<NpgsqlDataSource>()), options));
         services.AddSingleton<JobActivator>(provider => new AspNetCoreJobActivator(provider.GetRequiredService<IServiceScopeFactory>()));
         LogProvider.SetCurrentLogProvider(new HangfireLogProvider());
+        lock (GlobalJobFilters.Filters)
+        {
+            if (!GlobalJobFilters.Filters.Any(f => f.Instance is TraceContextFilter))
+            {
+                GlobalJobFilters.Filters.Add(new TraceContextFilter());
+            }
+        }
         services.AddHangfire((provider, hangfire) =>
         {
             HangfireLogProvider.Use(provider.GetRequiredService<ILoggerFactory>());

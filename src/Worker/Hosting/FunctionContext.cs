@@ -44,4 +44,7 @@ public sealed class FunctionContext
 
     /// <summary>The raw JSON payload as stored in the job.</summary>
     internal string Payload { get; }
+
+    /// <summary>The W3C trace context of the request that enqueued the job, if any.</summary>
+    internal string? TraceParent { get; init; }
 }

@@ -1,4 +1,5 @@
 using Cruddur.Shared.Jobs;
+using Cruddur.Shared.Observability;
 using Hangfire.Server;
 using Microsoft.Extensions.Logging;
 
@@ -21,7 +22,10 @@ internal sealed class FunctionDispatcher(
         // Hangfire counts retries in the job's "RetryCount" parameter; the first run has none.
         var attempt = context is null ? 1 : context.GetJobParameter<int>("RetryCount") + 1;
         var invocation = new FunctionContext(
-            descriptor, context?.BackgroundJob.Id, attempt, payload, scope, loggers.CreateLogger($"Cruddur.Functions.{function}"), cancellationToken);
+            descriptor, context?.BackgroundJob.Id, attempt, payload, scope, loggers.CreateLogger($"Cruddur.Functions.{function}"), cancellationToken)
+        {
+            TraceParent = context?.GetJobParameter<string>(CruddurTelemetry.TraceParentParameter),
+        };
         return pipeline.RunAsync(invocation);
     }
 }

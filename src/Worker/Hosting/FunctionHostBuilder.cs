@@ -11,7 +11,8 @@ namespace Cruddur.Worker.Hosting;
 /// <summary>Adds middleware to the function host: <c>builder.AddFunctionHost(types).UseMiddleware&lt;T&gt;()</c>.</summary>
 public sealed class FunctionHostBuilder
 {
-    private readonly List<Type> _middleware = [typeof(InvocationLoggingMiddleware), typeof(ErrorClassificationMiddleware)];
+    private readonly List<Type> _middleware =
+        [typeof(TelemetryMiddleware), typeof(InvocationLoggingMiddleware), typeof(ErrorClassificationMiddleware)];
 
     internal FunctionHostBuilder(IServiceCollection services) => Services = services;
 

@@ -1,0 +1,63 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+
+namespace Cruddur.Shared.Observability;
+
+/// <summary>
+/// Cruddur's own traces and metrics (the function host's invocations, the SQS ingress), and the OpenTelemetry
+/// wiring both processes share: exported with OTLP when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set, to nowhere otherwise.
+/// </summary>
+public static class CruddurTelemetry
+{
+    public const string Name = "Cruddur";
+
+    /// <summary>The job parameter that carries the enqueuing request's W3C trace context to the Worker.</summary>
+    public const string TraceParentParameter = "traceparent";
+
+    public static ActivitySource Source { get; } = new(Name);
+
+    private static readonly Meter Meter = new(Name);
+
+    public static Counter<long> Invocations { get; } =
+        Meter.CreateCounter<long>("cruddur.function.invocations", "{invocation}", "Function invocations, by function and outcome.");
+
+    public static Histogram<double> InvocationDuration { get; } =
+        Meter.CreateHistogram<double>("cruddur.function.duration", "ms", "How long function invocations take.");
+
+    public static Counter<long> SqsReceived { get; } =
+        Meter.CreateCounter<long>("cruddur.sqs.messages.received", "{message}", "SQS messages received by the ingress.");
+
+    public static Counter<long> SqsDeadLettered { get; } =
+        Meter.CreateCounter<long>("cruddur.sqs.messages.dead_lettered", "{message}", "SQS messages moved to the dead-letter queue.");
+
+    /// <summary>Traces and metrics for <paramref name="service"/>; <paramref name="tracing"/> and <paramref name="metrics"/> add what only that process has.</summary>
+    public static IServiceCollection AddCruddurTelemetry(
+        this IServiceCollection services, IConfiguration configuration, string service,
+        Action<TracerProviderBuilder>? tracing = null, Action<MeterProviderBuilder>? metrics = null)
+    {
+        var telemetry = services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService(service))
+            .WithTracing(builder =>
+            {
+                builder.AddSource(Name).AddNpgsql();
+                tracing?.Invoke(builder);
+            })
+            .WithMetrics(builder =>
+            {
+                builder.AddMeter(Name);
+                metrics?.Invoke(builder);
+            });
+        if (!string.IsNullOrWhiteSpace(configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+        {
+            telemetry.UseOtlpExporter();
+        }
+        return services;
+    }
+}
