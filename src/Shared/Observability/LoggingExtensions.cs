@@ -7,7 +7,7 @@ public static class LoggingExtensions
 {
     /// <summary>
     /// Console logs as both processes write them: one line per event, or JSON with <c>LOG_FORMAT=json</c>.
-    /// Npgsql speaks at Warning and above only (its Information lines would log every connection).
+    /// Npgsql and Polly speak at Warning and above only (their Information lines would log every command).
     /// </summary>
     public static ILoggingBuilder AddCruddurConsole(this ILoggingBuilder logging, IConfiguration configuration)
     {
@@ -25,6 +25,7 @@ public static class LoggingExtensions
             });
         }
         logging.AddFilter("Npgsql", LogLevel.Warning);
+        logging.AddFilter("Polly", LogLevel.Warning); // it reports every execution at Information; our retries log themselves
         return logging;
     }
 }
