@@ -2,7 +2,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 using Polly;
-using Polly.Retry;
 
 namespace Cruddur.Shared.Resilience;
 
@@ -16,31 +15,13 @@ public static class DatabaseResilience
     /// <summary>The pipeline's key, for <c>ResiliencePipelineProvider&lt;string&gt;.GetPipeline</c>.</summary>
     public const string Writes = "database-writes";
 
-    public static IServiceCollection AddDatabaseResilience(this IServiceCollection services, DatabaseRetryOptions? options = null)
+    public static IServiceCollection AddDatabaseResilience(this IServiceCollection services, RetryBounds? bounds = null)
     {
-        options ??= new DatabaseRetryOptions();
-        services.AddResiliencePipeline(Writes, (pipeline, context) =>
-        {
-            var logger = context.ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(DatabaseResilience).FullName!);
-            pipeline
-                .AddTimeout(options.TotalTimeout) // outermost: bounds all attempts together
-                .AddRetry(new RetryStrategyOptions
-                {
-                    ShouldHandle = new PredicateBuilder().Handle<Exception>(IsTransient),
-                    MaxRetryAttempts = options.MaxRetryAttempts,
-                    BackoffType = DelayBackoffType.Exponential,
-                    UseJitter = true,
-                    Delay = options.FirstDelay,
-                    MaxDelay = options.MaxDelay,
-                    OnRetry = retry =>
-                    {
-                        logger.LogWarning(
-                            "Transient database error ({Error}); retry {Attempt} of {Max} in {Delay:0} ms",
-                            Describe(retry.Outcome.Exception), retry.AttemptNumber + 1, options.MaxRetryAttempts, retry.RetryDelay.TotalMilliseconds);
-                        return default;
-                    },
-                });
-        });
+        services.AddResiliencePipeline(Writes, (pipeline, context) => pipeline.AddBoundedRetry(
+            bounds ?? new RetryBounds(),
+            IsTransient,
+            context.ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(DatabaseResilience).FullName!),
+            "Database write"));
         return services;
     }
 
@@ -61,23 +42,4 @@ public static class DatabaseResilience
         TimeoutException => true,
         _ => false,
     };
-
-    private static string Describe(Exception? exception) => exception switch
-    {
-        PostgresException postgres => $"{postgres.SqlState} {postgres.MessageText}",
-        null => "none",
-        _ => $"{exception.GetType().Name}: {exception.Message}",
-    };
-}
-
-/// <summary>Bounds of the database retry pipeline.</summary>
-public sealed record DatabaseRetryOptions
-{
-    public int MaxRetryAttempts { get; init; } = 6;
-
-    public TimeSpan FirstDelay { get; init; } = TimeSpan.FromMilliseconds(100);
-
-    public TimeSpan MaxDelay { get; init; } = TimeSpan.FromSeconds(5);
-
-    public TimeSpan TotalTimeout { get; init; } = TimeSpan.FromSeconds(30);
 }

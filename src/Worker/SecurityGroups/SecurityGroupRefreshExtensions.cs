@@ -3,12 +3,12 @@ using System.Net.Sockets;
 using Amazon.EC2;
 using Amazon.Runtime;
 using Cruddur.Shared.Aws;
+using Cruddur.Shared.Resilience;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Polly;
-using Polly.Retry;
 using Polly.Timeout;
 
 namespace Cruddur.Worker.SecurityGroups;
@@ -38,30 +38,11 @@ public static class SecurityGroupRefreshExtensions
 
         services.AddHttpClient(EchoClientName, client => client.DefaultRequestHeaders.UserAgent.ParseAdd("cruddur-worker"));
 
-        services.AddResiliencePipeline(PipelineKey, (pipeline, context) =>
-        {
-            var retry = context.ServiceProvider.GetRequiredService<IOptions<SecurityGroupRefreshOptions>>().Value.Retry;
-            var logger = context.ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(SecurityGroupRuleRefresher).FullName!);
-            pipeline
-                .AddTimeout(retry.TotalTimeout)
-                .AddRetry(new RetryStrategyOptions
-                {
-                    ShouldHandle = new PredicateBuilder().Handle<Exception>(IsTransient),
-                    MaxRetryAttempts = retry.MaxRetryAttempts,
-                    BackoffType = DelayBackoffType.Exponential,
-                    UseJitter = true,
-                    Delay = retry.FirstDelay,
-                    MaxDelay = retry.MaxDelay,
-                    OnRetry = args =>
-                    {
-                        logger.LogWarning(
-                            "Security group refresh: transient error ({Error}); retry {Attempt} of {Max} in {Delay:0} ms",
-                            args.Outcome.Exception?.Message, args.AttemptNumber + 1, retry.MaxRetryAttempts, args.RetryDelay.TotalMilliseconds);
-                        return default;
-                    },
-                })
-                .AddTimeout(retry.AttemptTimeout);
-        });
+        services.AddResiliencePipeline(PipelineKey, (pipeline, context) => pipeline.AddBoundedRetry(
+            context.ServiceProvider.GetRequiredService<IOptions<SecurityGroupRefreshOptions>>().Value.Retry,
+            IsTransient,
+            context.ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(SecurityGroupRuleRefresher).FullName!),
+            "Security group refresh"));
 
         services.AddSingleton<SecurityGroupRuleRefresher>();
         return services;

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Cruddur.Shared.Resilience;
 using Microsoft.Extensions.Configuration;
 
 namespace Cruddur.Worker.SecurityGroups;
@@ -33,7 +34,15 @@ public sealed class SecurityGroupRefreshOptions
     public string Cron { get; set; } = DefaultCron;
 
     /// <summary>Bounds of the retry around each call to the echo URL and to EC2 (not read from configuration).</summary>
-    public SecurityGroupRetryOptions Retry { get; set; } = new();
+    /// <summary>How hard a refresh tries before it gives up until the next tick: well inside the 5-minute tick.</summary>
+    public RetryBounds Retry { get; set; } = new()
+    {
+        MaxRetryAttempts = 4,
+        FirstDelay = TimeSpan.FromSeconds(1),
+        MaxDelay = TimeSpan.FromSeconds(15),
+        AttemptTimeout = TimeSpan.FromSeconds(10), // one HTTP request to the echo URL or to EC2
+        TotalTimeout = TimeSpan.FromSeconds(60),
+    };
 
     public bool Enabled => !string.IsNullOrWhiteSpace(GroupId) && !string.IsNullOrWhiteSpace(RuleId);
 
@@ -58,20 +67,4 @@ public sealed class SecurityGroupRefreshOptions
     }
 
     private static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
-}
-
-/// <summary>How hard a refresh tries before it gives up until the next tick.</summary>
-public sealed record SecurityGroupRetryOptions
-{
-    public int MaxRetryAttempts { get; init; } = 4;
-
-    public TimeSpan FirstDelay { get; init; } = TimeSpan.FromSeconds(1);
-
-    public TimeSpan MaxDelay { get; init; } = TimeSpan.FromSeconds(15);
-
-    /// <summary>One call (an HTTP request to the echo URL or to EC2).</summary>
-    public TimeSpan AttemptTimeout { get; init; } = TimeSpan.FromSeconds(10);
-
-    /// <summary>All attempts of one call together: well inside the 5-minute tick.</summary>
-    public TimeSpan TotalTimeout { get; init; } = TimeSpan.FromSeconds(60);
 }

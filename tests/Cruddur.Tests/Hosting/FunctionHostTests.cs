@@ -75,7 +75,7 @@ public class FunctionHostTests(PostgresServer server)
         Assert.Equal(["invoked", "stored after 2 database attempts"], recorder.Events);
         Assert.Null(await HangfireJobs.ParameterAsync(db.DataSource, job, "RetryCount"));
         Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM users WHERE handle = 'flaky'"));
-        Assert.Contains("Transient database error (57P01", worker.Logs.Text, StringComparison.Ordinal);
+        Assert.Contains("Database write: transient error (57P01", worker.Logs.Text, StringComparison.Ordinal);
     }
 
     [Fact]
