@@ -27,7 +27,12 @@ public static class Extensions
         services.AddDatabaseResilience();
         services.AddCruddurJobStorage(builder.Configuration);
         services.AddSingleton(TimeProvider.System);
-        services.AddSingleton<UserDirectory>();
+        services.AddSingleton(provider => new UserDirectory(
+            provider.GetRequiredService<Db>(), provider.GetRequiredService<TimeProvider>(),
+            TimeSpan.FromMilliseconds(builder.Configuration.GetValue("USER_CACHE_TTL_MS", 5000))));
+        services.AddSingleton(ActivityBatchOptions.From(builder.Configuration));
+        services.AddSingleton<ActivityBatcher>();
+        services.AddHostedService(provider => provider.GetRequiredService<ActivityBatcher>());
         services.AddSingleton<ActivityStore>();
         services.AddCognitoUsersIngress(builder.Configuration);
         services.AddCruddurTelemetry(builder.Configuration, "cruddur-api",

@@ -1,5 +1,4 @@
 using Cruddur.Shared.Activities;
-using Cruddur.Shared.Jobs;
 using Cruddur.Shared.Users;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
@@ -31,11 +30,12 @@ public static class ActivitiesApi
     }
 
     /// <summary>
-    /// Validates the post, chooses its uuid and times, and answers 202 once its create-activity job is
-    /// committed to Postgres: the activity is stored by a Worker moments later, exactly once.
+    /// Validates the post, chooses its uuid and times, and answers 202 once the create-activity job carrying
+    /// it (with the posts that arrived alongside) is committed to Postgres: the activity is stored by a Worker
+    /// moments later, exactly once.
     /// </summary>
     public static async Task<Results<Accepted<AcceptedActivity>, UnprocessableEntity<RejectedActivity>, ProblemHttpResult>> PostAsync(
-        HttpRequest request, UserDirectory users, IJobQueue jobs, TimeProvider clock, CancellationToken cancellationToken)
+        HttpRequest request, UserDirectory users, ActivityBatcher batcher, TimeProvider clock, CancellationToken cancellationToken)
     {
         var (post, problem) = await RequestBody.ReadJsonAsync<ActivityPost>(request, MaxBodyBytes, cancellationToken);
         if (post is null)
@@ -58,7 +58,8 @@ public static class ActivitiesApi
         var now = clock.GetUtcNow();
         now = now.AddTicks(-(now.Ticks % TimeSpan.TicksPerMicrosecond));
         var job = new CreateActivityJob(Guid.CreateVersion7(now), author!.Handle, post.Message!, now, now + ActivityValidation.Ttls[post.Ttl!]);
-        var jobId = await jobs.EnqueueAsync(job, cancellationToken);
+        // Group commit: the post joins the next batch job; this returns once that job is committed.
+        var jobId = await batcher.EnqueueAsync(job, cancellationToken);
         return TypedResults.Accepted(
             $"/api/activities/{job.Uuid}",
             new AcceptedActivity(job.Uuid, author.Handle, author.DisplayName, job.Message, job.CreatedAt, job.ExpiresAt, jobId));

@@ -41,6 +41,38 @@ public sealed class ActivityStore(Db db, ResiliencePipelineProvider<string> pipe
     }
 
     /// <summary>
+    /// Stores a batch of activities with one statement (<c>create_batch.sql</c>) in one transaction, skipping
+    /// any whose uuid is stored already (a retried job stores each once). Transient errors are retried.
+    /// An activity whose handle matches no user is not stored: it comes back in
+    /// <see cref="ActivityBatchResult.UnknownHandles"/>, for the caller to fail on its own.
+    /// </summary>
+    public async Task<ActivityBatchResult> CreateBatchAsync(IReadOnlyList<CreateActivityJob> activities, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(activities);
+        if (activities.Count == 0)
+        {
+            return new ActivityBatchResult(0, []);
+        }
+        var sql = db.Template("activities", "create_batch");
+        var parameters = new SqlParameters
+        {
+            ["uuids"] = activities.Select(a => a.Uuid).ToArray(),
+            ["handles"] = activities.Select(a => a.Handle).ToArray(),
+            ["messages"] = activities.Select(a => a.Message).ToArray(),
+            // timestamptz takes UTC offsets only.
+            ["expires_at"] = activities.Select(a => a.ExpiresAt.ToUniversalTime()).ToArray(),
+            ["created_at"] = activities.Select(a => a.CreatedAt.ToUniversalTime()).ToArray(),
+        };
+        var outcomes = await _writes.ExecuteAsync(
+            async token => await db.QueryCommitRowsAsync(sql, parameters, row => (Uuid: row.GetGuid(0), Outcome: row.GetString(1)), token),
+            cancellationToken);
+        var unknown = outcomes.Where(o => o.Outcome == "unknown_handle").Select(o => o.Uuid).ToHashSet();
+        return new ActivityBatchResult(
+            outcomes.Count - unknown.Count,
+            [.. activities.Where(a => unknown.Remove(a.Uuid))]); // Remove: a uuid sent twice comes back once
+    }
+
+    /// <summary>
     /// One page of the home feed, newest first, expired activities left out, as the JSON array Postgres
     /// builds (the shape of <c>home.sql</c>), and the cursor of the next page when this one is full.
     /// </summary>
@@ -66,6 +98,9 @@ public sealed class ActivityStore(Db db, ResiliencePipelineProvider<string> pipe
     public Task<string?> ObjectJsonAsync(Guid uuid, CancellationToken cancellationToken) =>
         db.QueryObjectJsonAsync(db.Template("activities", "object"), new SqlParameters { ["uuid"] = uuid }, cancellationToken);
 }
+
+/// <summary>What <see cref="ActivityStore.CreateBatchAsync"/> did: how many rows it inserted, and the activities it could not store because no user has their handle.</summary>
+public sealed record ActivityBatchResult(int Stored, IReadOnlyList<CreateActivityJob> UnknownHandles);
 
 /// <summary>No user has this handle: a post for it cannot be stored, however often it is retried.</summary>
 public sealed class UnknownHandleException(string handle, Exception? innerException = null)

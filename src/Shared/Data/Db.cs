@@ -23,6 +23,24 @@ public sealed class Db(NpgsqlDataSource dataSource, SqlTemplates templates)
         return value is null or DBNull ? default : (T)value;
     }
 
+    /// <summary>
+    /// Runs a write in its own transaction (autocommit) and returns every row it returns, each read by
+    /// <paramref name="read"/>: for a statement whose <c>RETURNING</c> (or final <c>SELECT</c>) reports per row.
+    /// </summary>
+    public async Task<List<T>> QueryCommitRowsAsync<T>(
+        SqlTemplate sql, SqlParameters? parameters, Func<NpgsqlDataReader, T> read, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(read);
+        await using var command = Command(sql.Text, parameters);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var rows = new List<T>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            rows.Add(read(reader));
+        }
+        return rows;
+    }
+
     /// <summary>The first row of the template as a JSON object, or <c>null</c> when there is no row.</summary>
     public async Task<string?> QueryObjectJsonAsync(SqlTemplate sql, SqlParameters? parameters = null, CancellationToken cancellationToken = default)
     {

@@ -1,0 +1,41 @@
+-- Stores a batch of activities in one statement, each with the uuid and times the Api chose, so a retried
+-- job inserts each row once. The parameters are parallel arrays, one element per activity.
+-- Returns a row per activity inserted now ('stored'), and one per activity that cannot be stored because no
+-- user has its handle and it is not stored already ('unknown_handle'). Activities stored by an earlier run
+-- return nothing.
+WITH batch AS (
+  SELECT *
+  FROM unnest(
+    @uuids::uuid[],
+    @handles::text[],
+    @messages::text[],
+    @expires_at::timestamptz[],
+    @created_at::timestamptz[]
+  ) AS batch (uuid, handle, message, expires_at, created_at)
+),
+inserted AS (
+  INSERT INTO public.activities (
+    uuid,
+    user_uuid,
+    message,
+    expires_at,
+    created_at
+  )
+  SELECT
+    batch.uuid,
+    users.uuid,
+    batch.message,
+    batch.expires_at,
+    COALESCE(batch.created_at, current_timestamp)
+  FROM batch
+  JOIN public.users ON users.handle = batch.handle
+  ON CONFLICT (uuid) DO NOTHING
+  RETURNING activities.uuid
+)
+SELECT inserted.uuid, 'stored' AS outcome
+FROM inserted
+UNION ALL
+SELECT batch.uuid, 'unknown_handle' AS outcome
+FROM batch
+WHERE NOT EXISTS (SELECT 1 FROM public.users WHERE users.handle = batch.handle)
+  AND NOT EXISTS (SELECT 1 FROM public.activities WHERE activities.uuid = batch.uuid);

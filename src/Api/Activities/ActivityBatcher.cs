@@ -1,0 +1,112 @@
+using System.Threading.Channels;
+using Cruddur.Shared.Activities;
+using Cruddur.Shared.Jobs;
+
+namespace Cruddur.Api.Activities;
+
+/// <summary>
+/// Group commit for posts: concurrent valid posts are coalesced (up to <see cref="ActivityBatchOptions.MaxSize"/>,
+/// or for <see cref="ActivityBatchOptions.Linger"/> after the first, whichever comes first) into one
+/// create-activity job, committed with one Hangfire transaction. Each caller's task completes only after that
+/// commit, with the job's id; if the commit fails, every caller of the batch gets the exception (nothing was
+/// accepted). Each activity keeps its own uuid.
+/// </summary>
+public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options, ILogger<ActivityBatcher> logger) : BackgroundService
+{
+    private readonly Channel<Pending> _pending = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
+
+    /// <summary>Queues <paramref name="activity"/> for the next batch; completes with the batch job's id once it is committed.</summary>
+    public Task<string> EnqueueAsync(CreateActivityJob activity, CancellationToken cancellationToken)
+    {
+        var pending = new Pending(activity, Environment.TickCount64);
+        if (!_pending.Writer.TryWrite(pending))
+        {
+            throw new InvalidOperationException("The Api is stopping; the post was not accepted.");
+        }
+        // A caller that gives up stops waiting; its post may still be committed with the batch (at most a stored activity nobody saw a 202 for).
+        return pending.Committed.Task.WaitAsync(cancellationToken);
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var stopping = stoppingToken.Register(() => _pending.Writer.TryComplete());
+        var reader = _pending.Reader;
+        var batch = new List<Pending>(options.MaxSize);
+        // After a stop, what is already queued is still committed (or failed): no waiter is left hanging.
+        while (await reader.WaitToReadAsync(CancellationToken.None))
+        {
+            while (batch.Count < options.MaxSize)
+            {
+                if (reader.TryRead(out var next))
+                {
+                    batch.Add(next);
+                    continue;
+                }
+                var wait = batch.Count == 0 ? 0 : batch[0].QueuedAt + (long)options.Linger.TotalMilliseconds - Environment.TickCount64;
+                if (batch.Count > 0 && wait <= 0)
+                {
+                    break;
+                }
+                var more = reader.WaitToReadAsync(CancellationToken.None).AsTask();
+                if (batch.Count > 0 && await Task.WhenAny(more, Task.Delay(TimeSpan.FromMilliseconds(wait), CancellationToken.None)) != more)
+                {
+                    break;
+                }
+                if (!await more)
+                {
+                    break;
+                }
+            }
+            if (batch.Count > 0)
+            {
+                await CommitAsync(batch);
+                batch.Clear();
+            }
+        }
+    }
+
+    private async Task CommitAsync(List<Pending> batch)
+    {
+        try
+        {
+            var jobId = await jobs.EnqueueBatchAsync(batch.ConvertAll(p => p.Activity), CancellationToken.None);
+            foreach (var pending in batch)
+            {
+                pending.Committed.TrySetResult(jobId);
+            }
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning("A batch of {Count} posts was not committed: {Error}", batch.Count, e.Message);
+            foreach (var pending in batch)
+            {
+                pending.Committed.TrySetException(e);
+            }
+        }
+    }
+
+    private sealed record Pending(CreateActivityJob Activity, long QueuedAt)
+    {
+        public TaskCompletionSource<string> Committed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}
+
+/// <summary>How posts are grouped into one job (<c>ACTIVITY_BATCH_MAX_SIZE</c>, <c>ACTIVITY_BATCH_LINGER_MS</c>).</summary>
+public sealed record ActivityBatchOptions
+{
+    /// <summary>At most this many posts per job.</summary>
+    public int MaxSize { get; init; } = 500;
+
+    /// <summary>How long the first post of a batch waits for company before the batch is committed.</summary>
+    public TimeSpan Linger { get; init; } = TimeSpan.FromMilliseconds(2);
+
+    public static ActivityBatchOptions From(IConfiguration configuration)
+    {
+        var defaults = new ActivityBatchOptions();
+        return new ActivityBatchOptions
+        {
+            MaxSize = Math.Max(1, configuration.GetValue("ACTIVITY_BATCH_MAX_SIZE", defaults.MaxSize)),
+            Linger = TimeSpan.FromMilliseconds(Math.Max(0, configuration.GetValue("ACTIVITY_BATCH_LINGER_MS", defaults.Linger.TotalMilliseconds))),
+        };
+    }
+}

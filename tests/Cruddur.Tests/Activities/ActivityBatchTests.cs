@@ -1,0 +1,94 @@
+using Cruddur.Shared.Activities;
+using Cruddur.Tests.Fixtures;
+using Cruddur.Worker.Activities;
+
+namespace Cruddur.Tests.Activities;
+
+/// <summary>The create-activity function on a batch: one statement, idempotent, per-item failure.</summary>
+public sealed class ActivityBatchTests(PostgresServer server) : IAsyncLifetime
+{
+    private TestDatabase _db = null!;
+    private InProcessWorker _worker = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        _db = await TestDatabase.CreateAsync(server, seed: true);
+        _worker = await InProcessWorker.StartAsync(_db.Url, [typeof(ActivityFunctions)]);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _worker.DisposeAsync();
+        await _db.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_batch_of_n_posts_stores_n_rows_in_one_job()
+    {
+        var batch = Posts(50, "bayko");
+
+        var jobId = await _worker.Jobs.EnqueueBatchAsync(batch);
+
+        Assert.Equal("Succeeded", (await HangfireJobs.WaitForFinalStateAsync(_db.DataSource, jobId)).State);
+        Assert.Equal(50L, await CountStoredAsync(batch));
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM hangfire.job"));
+    }
+
+    [Fact]
+    public async Task A_batch_run_twice_stores_each_post_once()
+    {
+        var batch = Posts(20, "andrewbrown");
+
+        var first = await _worker.Jobs.EnqueueBatchAsync(batch);
+        await HangfireJobs.WaitForFinalStateAsync(_db.DataSource, first);
+        var second = await _worker.Jobs.EnqueueBatchAsync(batch);
+
+        Assert.Equal("Succeeded", (await HangfireJobs.WaitForFinalStateAsync(_db.DataSource, second)).State);
+        Assert.Equal(20L, await CountStoredAsync(batch));
+    }
+
+    [Fact]
+    public async Task A_post_whose_user_vanished_is_split_out_and_fails_alone_while_the_rest_is_stored()
+    {
+        var batch = Posts(10, "bayko");
+        var lost = new CreateActivityJob(Guid.CreateVersion7(), "vanished", "lost", DateTimeOffset.UtcNow, DateTimeOffset.UtcNow.AddDays(1));
+        batch.Insert(4, lost);
+
+        var jobId = await _worker.Jobs.EnqueueBatchAsync(batch);
+
+        Assert.Equal("Succeeded", (await HangfireJobs.WaitForFinalStateAsync(_db.DataSource, jobId)).State);
+        Assert.Equal(10L, await CountStoredAsync(batch));
+        var split = await WaitForOtherJobAsync(jobId);
+        var state = await HangfireJobs.WaitForFinalStateAsync(_db.DataSource, split);
+        Assert.Equal("Failed", state.State);
+        Assert.Contains("No user has the handle 'vanished'", state.Reason, StringComparison.Ordinal);
+        Assert.Equal(1L, await HangfireJobs.CountStatesAsync(_db.DataSource, split, "Failed"));
+        Assert.Equal(2L, await _db.ScalarAsync<long>("SELECT count(*) FROM hangfire.job"));
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM hangfire.job WHERE statename = 'Failed'"));
+    }
+
+    private static List<CreateActivityJob> Posts(int count, string handle)
+    {
+        var now = DateTimeOffset.UtcNow;
+        now = now.AddTicks(-(now.Ticks % TimeSpan.TicksPerMicrosecond));
+        return [.. Enumerable.Range(1, count).Select(n => new CreateActivityJob(Guid.CreateVersion7(), handle, $"post {n}", now, now.AddDays(1)))];
+    }
+
+    private Task<long> CountStoredAsync(IEnumerable<CreateActivityJob> batch) =>
+        _db.ScalarAsync<long>($"SELECT count(*) FROM activities WHERE uuid IN ({string.Join(',', batch.Select(a => $"'{a.Uuid}'"))})");
+
+    private async Task<string> WaitForOtherJobAsync(string jobId)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            var other = await _db.ScalarAsync<object?>($"SELECT min(id)::text FROM hangfire.job WHERE id <> {jobId}");
+            if (other is string id)
+            {
+                return id;
+            }
+            Assert.True(DateTime.UtcNow < deadline, "no job was split out of the batch within 10 s");
+            await Task.Delay(50);
+        }
+    }
+}

@@ -1,0 +1,93 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using Cruddur.Shared.Jobs;
+using Cruddur.Tests.Fixtures;
+using Cruddur.Worker.Activities;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Npgsql;
+
+namespace Cruddur.Tests.Activities;
+
+/// <summary>The Api's group commit: concurrent posts share one job, and each 202 comes only after that job is committed.</summary>
+public sealed class ActivityGroupCommitTests(PostgresServer server) : IAsyncLifetime
+{
+    // A long linger, so that posts sent together surely share a batch.
+    private static readonly Dictionary<string, string?> Batching = new() { ["ACTIVITY_BATCH_LINGER_MS"] = "300" };
+
+    private TestDatabase _db = null!;
+
+    public async ValueTask InitializeAsync() => _db = await TestDatabase.CreateAsync(server, seed: true);
+
+    public async ValueTask DisposeAsync() => await _db.DisposeAsync();
+
+    [Fact]
+    public async Task Concurrent_posts_share_one_job_committed_before_their_202s_and_each_is_stored_once()
+    {
+        await using var api = new ApiFactory(_db.Url, Batching);
+        using var http = api.CreateClient();
+
+        var responses = await Task.WhenAll(Enumerable.Range(1, 20).Select(n => PostAsync(http, "bayko", $"post {n}")));
+
+        var accepted = new List<JsonElement>();
+        foreach (var response in responses)
+        {
+            Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+            var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+            accepted.Add(body);
+            // The job carrying this post is in Postgres by the time its 202 arrives (no Worker runs yet).
+            Assert.Equal(1L, await _db.ScalarAsync<long>($"SELECT count(*) FROM hangfire.job WHERE id = {body.GetProperty("job_id").GetString()}"));
+        }
+        var jobIds = accepted.Select(a => a.GetProperty("job_id").GetString()).Distinct().ToList();
+        Assert.Single(jobIds);
+        Assert.Equal(20, accepted.Select(a => a.GetProperty("uuid").GetGuid()).Distinct().Count());
+
+        await using var worker = await InProcessWorker.StartAsync(_db.Url, [typeof(ActivityFunctions)]);
+        Assert.Equal("Succeeded", (await HangfireJobs.WaitForFinalStateAsync(_db.DataSource, jobIds[0]!)).State);
+        var uuids = string.Join(',', accepted.Select(a => $"'{a.GetProperty("uuid").GetGuid()}'"));
+        Assert.Equal(20L, await _db.ScalarAsync<long>($"SELECT count(*) FROM activities WHERE uuid IN ({uuids})"));
+    }
+
+    [Fact]
+    public async Task When_the_batch_cannot_be_committed_every_post_in_it_gets_503_and_nothing_is_accepted()
+    {
+        await using var api = new ApiFactory(_db.Url, Batching,
+            services => services.Replace(ServiceDescriptor.Singleton<IJobQueue, UnreachableJobQueue>()));
+        using var http = api.CreateClient();
+
+        var responses = await Task.WhenAll(Enumerable.Range(1, 5).Select(n => PostAsync(http, "bayko", $"post {n}")));
+
+        Assert.All(responses, r => Assert.Equal(HttpStatusCode.ServiceUnavailable, r.StatusCode));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM hangfire.job"));
+    }
+
+    [Fact]
+    public async Task A_user_who_signs_up_can_post_at_once_because_unknown_handles_are_never_cached()
+    {
+        await using var api = new ApiFactory(_db.Url);
+        using var http = api.CreateClient();
+
+        var before = await PostAsync(http, "newcomer", "hello?");
+        await _db.ExecuteAsync("INSERT INTO users (display_name, handle, email, cognito_user_id) VALUES ('New Comer', 'newcomer', 'n@example.com', 'sub-newcomer')");
+        var after = await PostAsync(http, "newcomer", "hello!");
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, before.StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, after.StatusCode);
+    }
+
+    private static Task<HttpResponseMessage> PostAsync(HttpClient http, string handle, string message) =>
+        http.PostAsync(new Uri("/api/activities", UriKind.Relative), new StringContent(
+            JsonSerializer.Serialize(new { user_handle = handle, message, ttl = "1-day" }), Encoding.UTF8, "application/json"));
+
+    private sealed class UnreachableJobQueue : IJobQueue
+    {
+        public Task<string> EnqueueAsync<T>(T job, CancellationToken cancellationToken = default)
+            where T : notnull => throw Unreachable();
+
+        public Task<string> EnqueueBatchAsync<T>(IReadOnlyCollection<T> jobs, CancellationToken cancellationToken = default)
+            where T : notnull => throw Unreachable();
+
+        private static NpgsqlException Unreachable() => new("Connection refused", new IOException("Connection refused"));
+    }
+}
