@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Threading.Channels;
 using Cruddur.Shared.Activities;
 using Cruddur.Shared.Jobs;
@@ -18,7 +19,7 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
     /// <summary>Queues <paramref name="activity"/> for the next batch; completes with the batch job's id once it is committed.</summary>
     public Task<string> EnqueueAsync(CreateActivityJob activity, CancellationToken cancellationToken)
     {
-        var pending = new Pending(activity, Environment.TickCount64);
+        var pending = new Pending(activity, Environment.TickCount64, Activity.Current);
         if (!_pending.Writer.TryWrite(pending))
         {
             throw new InvalidOperationException("The Api is stopping; the post was not accepted.");
@@ -67,6 +68,10 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
 
     private async Task CommitAsync(List<Pending> batch)
     {
+        // The job continues the trace of the batch's first request (the job parameter records it), so a post
+        // on a quiet system is one trace from its HTTP request to its insert.
+        var previous = Activity.Current;
+        Activity.Current = batch[0].Trace;
         try
         {
             var jobId = await jobs.EnqueueBatchAsync(batch.ConvertAll(p => p.Activity), CancellationToken.None);
@@ -83,9 +88,13 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
                 pending.Committed.TrySetException(e);
             }
         }
+        finally
+        {
+            Activity.Current = previous;
+        }
     }
 
-    private sealed record Pending(CreateActivityJob Activity, long QueuedAt)
+    private sealed record Pending(CreateActivityJob Activity, long QueuedAt, Activity? Trace)
     {
         public TaskCompletionSource<string> Committed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
