@@ -18,6 +18,7 @@ public sealed class PostgresServer : IAsyncLifetime
 
     private string? _directory;
     private string _dataDirectory = "";
+    private bool _own;
 
     /// <summary>A URL to the maintenance database; replace the path to reach another database.</summary>
     public string AdminUrl { get; private set; } = "";
@@ -29,7 +30,7 @@ public sealed class PostgresServer : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         var existing = Environment.GetEnvironmentVariable("TEST_CONNECTION_URL");
-        if (!string.IsNullOrEmpty(existing))
+        if (!string.IsNullOrEmpty(existing) && !_own)
         {
             var parsed = ConnectionUrl.Parse(existing);
             Host = parsed.Host!;
@@ -69,6 +70,24 @@ public sealed class PostgresServer : IAsyncLifetime
         }
         await RunAsPostgres(PostgresTools.Find("pg_ctl"), "-D", _dataDirectory, "-m", "immediate", "-w", "stop");
         Directory.Delete(_directory, recursive: true);
+    }
+
+    /// <summary>
+    /// A cluster of its own, for a test that stops or restarts PostgreSQL (the shared one serves every other
+    /// test at the same time). Dispose it when done.
+    /// </summary>
+    public static async Task<PostgresServer> StartOwnAsync()
+    {
+        var server = new PostgresServer { _own = true };
+        await server.InitializeAsync();
+        return server;
+    }
+
+    /// <summary><c>pg_ctl {action} -m {mode}</c> (restart, stop) or <c>pg_ctl start</c>, waiting until it is done.</summary>
+    public async Task ControlAsync(string action, string? mode = null)
+    {
+        string[] arguments = ["-D", _dataDirectory, "-l", Path.Combine(_directory!, "postgres.log"), "-w", "-t", "60", action];
+        await Must(RunAsPostgres(PostgresTools.Find("pg_ctl"), mode is null ? arguments : [.. arguments, "-m", mode]));
     }
 
     /// <summary>A new empty database; returns its URL.</summary>
