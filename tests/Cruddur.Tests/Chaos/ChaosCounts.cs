@@ -75,6 +75,12 @@ public sealed record ChaosCounts(string Scenario, long Sent, long Acknowledged, 
 /// <summary>Settings every chaos scenario shares: a crashed Worker's jobs come back after 15 s, not 2 minutes.</summary>
 public static class ChaosSettings
 {
+    /// <summary>
+    /// The load scenarios run one after another: on two cores, several at once starve each other's Workers and
+    /// measure the machine, not the code.
+    /// </summary>
+    public const string Serial = "chaos, one at a time";
+
     /// <summary>Posts per load scenario: <c>CHAOS_POSTS</c>, default 3,000.</summary>
     public static int Posts { get; } = int.TryParse(Environment.GetEnvironmentVariable("CHAOS_POSTS"), out var posts) && posts > 0 ? posts : 3000;
 

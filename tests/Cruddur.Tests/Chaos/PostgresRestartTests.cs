@@ -9,12 +9,25 @@ namespace Cruddur.Tests.Chaos;
 /// acknowledged is lost or doubled. A cluster of its own, so the other tests' database stays up.
 /// </summary>
 [Trait("Category", "Chaos")]
+[Collection(ChaosSettings.Serial)]
 public sealed class PostgresRestartTests
 {
     [Fact]
     public async Task The_Api_answers_503_while_Postgres_is_down_and_the_Worker_resumes_within_5_seconds_losing_nothing()
     {
         await using var own = await PostgresServer.StartOwnAsync();
+        try
+        {
+            await RestartsUnderLoadAsync(own);
+        }
+        finally
+        {
+            TestContext.Current.TestOutputHelper?.WriteLine($"--- the restarted PostgreSQL's log (tail)\n{own.LogTail()}");
+        }
+    }
+
+    private static async Task RestartsUnderLoadAsync(PostgresServer own)
+    {
         await using var db = await TestDatabase.CreateAsync(own, seed: true);
         await using var worker = ServiceProcess.StartWorker(db.Url, ChaosSettings.Worker());
         var port = PortAllocator.Free();

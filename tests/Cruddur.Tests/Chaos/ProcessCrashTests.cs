@@ -8,6 +8,7 @@ namespace Cruddur.Tests.Chaos;
 /// nothing is stored twice.
 /// </summary>
 [Trait("Category", "Chaos")]
+[Collection(ChaosSettings.Serial)]
 public sealed class ProcessCrashTests(PostgresServer server)
 {
     [Fact]
@@ -35,6 +36,10 @@ public sealed class ProcessCrashTests(PostgresServer server)
         var counts = (await ChaosCounts.SettleAsync(db, load, "(a) Worker kill -9 x3", TimeSpan.FromSeconds(180),
             $"kills with jobs processing {killedWhileBusy}/3, failed jobs {await CountAsync(db, "SELECT count(*) FROM hangfire.job WHERE statename = 'Failed'")}")).Report();
         await victim.DisposeAsync();
+        if (counts.Lost > 0)
+        {
+            TestContext.Current.TestOutputHelper?.WriteLine($"--- steady Worker (tail)\n{steady.Output[^Math.Min(steady.Output.Length, 4000)..]}\n--- restarted Worker (tail)\n{victim.Output[^Math.Min(victim.Output.Length, 4000)..]}");
+        }
 
         Assert.Empty(load.Unexpected);
         Assert.Equal(counts.Sent, counts.Acknowledged);

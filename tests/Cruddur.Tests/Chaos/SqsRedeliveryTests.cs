@@ -9,6 +9,7 @@ namespace Cruddur.Tests.Chaos;
 /// deleting (its messages come back after the visibility timeout), the Worker killed mid-ingest. One user each.
 /// </summary>
 [Trait("Category", "Chaos")]
+[Collection(ChaosSettings.Serial)]
 public sealed class SqsRedeliveryTests(PostgresServer server, MotoServer moto)
 {
     [Fact]
