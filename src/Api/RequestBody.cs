@@ -14,6 +14,7 @@ public static class RequestBody
     {
         MaxDepth = 16,
         RespectNullableAnnotations = true,
+        Converters = { new PostgresTextConverter() },
     };
 
     public static async Task<(T? Value, ProblemHttpResult? Problem)> ReadJsonAsync<T>(HttpRequest request, int maxBytes, CancellationToken cancellationToken)
@@ -21,11 +22,13 @@ public static class RequestBody
     {
         if (!request.HasJsonContentType())
         {
+            CloseIfUnread(request, maxBytes);
             return (null, Problem(StatusCodes.Status400BadRequest, "Unsupported content type",
                 $"Send the body as JSON with Content-Type: application/json (got '{request.ContentType}')."));
         }
         if (request.ContentLength > maxBytes)
         {
+            CloseIfUnread(request, maxBytes);
             return (null, TooLarge(maxBytes));
         }
 
@@ -36,6 +39,7 @@ public static class RequestBody
         {
             if (buffer.Length + read > maxBytes)
             {
+                request.HttpContext.Response.Headers.Connection = "close";
                 return (null, TooLarge(maxBytes));
             }
             buffer.Write(chunk, 0, read);
@@ -53,7 +57,17 @@ public static class RequestBody
             // The path names the field; the message never echoes the body.
             var where = string.IsNullOrEmpty(e.Path) || e.Path == "$" ? "the body" : e.Path.TrimStart('$', '.');
             return (null, Problem(StatusCodes.Status400BadRequest, "Malformed JSON",
-                $"{where} is not valid here: send a JSON object whose fields are strings."));
+                $"{where} is not valid here: send a JSON object whose fields are strings of Unicode text (without U+0000)."));
+        }
+    }
+
+    // A body left unread may be too big for Kestrel to drain, and then it drops the connection after the answer:
+    // a client that reused that connection for its next request would see it die. Saying so lets it open a new one.
+    private static void CloseIfUnread(HttpRequest request, int maxBytes)
+    {
+        if (request.ContentLength is not { } length || length > maxBytes)
+        {
+            request.HttpContext.Response.Headers.Connection = "close";
         }
     }
 

@@ -20,6 +20,7 @@ public static class ActivitiesApi
         var api = routes.MapGroup("/api/activities").WithTags("Activities");
         // No Accepts<T>() here: it would answer a wrong content type 415 before the handler's 400 (the contract).
         api.MapPost("/", PostAsync)
+            .AddEndpointFilter<IdempotencyFilter>()
             .Produces<AcceptedActivity>(StatusCodes.Status202Accepted)
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
@@ -57,7 +58,8 @@ public static class ActivitiesApi
         // Postgres keeps microseconds: the times in the answer are exactly the ones stored.
         var now = clock.GetUtcNow();
         now = now.AddTicks(-(now.Ticks % TimeSpan.TicksPerMicrosecond));
-        var job = new CreateActivityJob(Guid.CreateVersion7(now), author!.Handle, post.Message!, now, now + ActivityValidation.Ttls[post.Ttl!]);
+        var job = new CreateActivityJob(
+            IdempotencyFilter.ActivityUuid(request.HttpContext) ?? Guid.CreateVersion7(now), author!.Handle, post.Message!, now, now + ActivityValidation.Ttls[post.Ttl!]);
         // Group commit: the post joins the next batch job; this returns once that job is committed.
         var jobId = await batcher.EnqueueAsync(job, cancellationToken);
         return TypedResults.Accepted(

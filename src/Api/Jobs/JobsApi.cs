@@ -15,7 +15,8 @@ public static class JobsApi
     /// <summary><c>{"state":"enqueued|processing|succeeded|failed","reason":...}</c> from Hangfire's storage, or 404.</summary>
     public static IResult Get(string jobId, JobStorage storage)
     {
-        if (jobId.Length is 0 or > 19 || !jobId.All(char.IsAsciiDigit))
+        // Hangfire parses the id as a long: a longer number would throw (a 500) instead of being unknown.
+        if (jobId.Length is 0 or > 19 || !jobId.All(char.IsAsciiDigit) || !long.TryParse(jobId, System.Globalization.CultureInfo.InvariantCulture, out _))
         {
             return NotFound(jobId);
         }

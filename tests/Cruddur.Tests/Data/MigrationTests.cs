@@ -73,7 +73,8 @@ public class MigrationTests(PostgresServer server)
         var types = await db.ScalarAsync<string>("""
             SELECT string_agg(table_name || '.' || column_name || ':' || data_type, ',' ORDER BY table_name, column_name)
             FROM information_schema.columns
-            WHERE table_schema = 'public' AND column_name IN ('created_at', 'expires_at', 'reply_to_activity_uuid')
+            WHERE table_schema = 'public' AND table_name IN ('activities', 'users')
+              AND column_name IN ('created_at', 'expires_at', 'reply_to_activity_uuid')
             """);
 
         Assert.Equal(

@@ -18,6 +18,8 @@ public sealed class PostgresServer : IAsyncLifetime
 
     private string? _directory;
     private string _dataDirectory = "";
+    private bool _own;
+    private string _options = "";
 
     /// <summary>A URL to the maintenance database; replace the path to reach another database.</summary>
     public string AdminUrl { get; private set; } = "";
@@ -29,7 +31,7 @@ public sealed class PostgresServer : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         var existing = Environment.GetEnvironmentVariable("TEST_CONNECTION_URL");
-        if (!string.IsNullOrEmpty(existing))
+        if (!string.IsNullOrEmpty(existing) && !_own)
         {
             var parsed = ConnectionUrl.Parse(existing);
             Host = parsed.Host!;
@@ -54,7 +56,7 @@ public sealed class PostgresServer : IAsyncLifetime
 
         Port = PortAllocator.Free();
         // Durability settings off: this cluster is thrown away, and speed matters more than crash safety here.
-        var options = $"-c listen_addresses=127.0.0.1 -p {Port} -k {_directory} -c fsync=off -c synchronous_commit=off " +
+        var options = _options = $"-c listen_addresses=127.0.0.1 -p {Port} -k {_directory} -c fsync=off -c synchronous_commit=off " +
                       "-c full_page_writes=off -c max_connections=400 -c shared_buffers=128MB";
         await Must(RunAsPostgres(PostgresTools.Find("pg_ctl"),
             "-D", _dataDirectory, "-l", Path.Combine(_directory, "postgres.log"), "-o", options, "-w", "-t", "60", "start"));
@@ -69,6 +71,35 @@ public sealed class PostgresServer : IAsyncLifetime
         }
         await RunAsPostgres(PostgresTools.Find("pg_ctl"), "-D", _dataDirectory, "-m", "immediate", "-w", "stop");
         Directory.Delete(_directory, recursive: true);
+    }
+
+    /// <summary>
+    /// A cluster of its own, for a test that stops or restarts PostgreSQL (the shared one serves every other
+    /// test at the same time). Dispose it when done.
+    /// </summary>
+    public static async Task<PostgresServer> StartOwnAsync()
+    {
+        var server = new PostgresServer { _own = true };
+        await server.InitializeAsync();
+        return server;
+    }
+
+    /// <summary><c>pg_ctl {action} -m {mode}</c> (restart, stop) or <c>pg_ctl start</c>, waiting until it is done.</summary>
+    public async Task ControlAsync(string action, string? mode = null)
+    {
+        // A plain start would forget the port and socket directory the cluster was first started with.
+        string[] arguments = action is "start" or "restart"
+            ? ["-D", _dataDirectory, "-l", Path.Combine(_directory!, "postgres.log"), "-o", _options, "-w", "-t", "60", action]
+            : ["-D", _dataDirectory, "-w", "-t", "60", action];
+        await Must(RunAsPostgres(PostgresTools.Find("pg_ctl"), mode is null ? arguments : [.. arguments, "-m", mode]));
+    }
+
+    /// <summary>The end of the server's log (empty for a server this run did not start).</summary>
+    public string LogTail(int characters = 4000)
+    {
+        var path = _directory is null ? null : Path.Combine(_directory, "postgres.log");
+        var text = path is not null && File.Exists(path) ? File.ReadAllText(path) : "";
+        return text[^Math.Min(text.Length, characters)..];
     }
 
     /// <summary>A new empty database; returns its URL.</summary>

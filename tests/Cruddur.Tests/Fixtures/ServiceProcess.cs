@@ -12,9 +12,12 @@ public sealed class ServiceProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly StringBuilder _output = new();
 
+    private static readonly System.Collections.Concurrent.ConcurrentQueue<ServiceProcess> Started = new();
+
     private ServiceProcess(Process process)
     {
         _process = process;
+        Started.Enqueue(this);
         _process.OutputDataReceived += (_, e) => Append(e.Data);
         _process.ErrorDataReceived += (_, e) => Append(e.Data);
         _process.BeginOutputReadLine();
@@ -22,6 +25,9 @@ public sealed class ServiceProcess : IAsyncDisposable
     }
 
     public int Id => _process.Id;
+
+    /// <summary>Every process this test run started, alive or not, with its output: the logs an operator would read.</summary>
+    public static IReadOnlyList<ServiceProcess> All => [.. Started];
 
     public bool HasExited => _process.HasExited;
 
@@ -144,6 +150,17 @@ public sealed class ServiceProcess : IAsyncDisposable
             throw new TimeoutException($"process {Id} did not exit within {timeout.TotalSeconds} s of SIGTERM.\n{Output}");
         }
         return (_process.ExitCode, started.Elapsed);
+    }
+
+    /// <summary><c>kill -9</c>: no shutdown, no flush, whatever was in flight is cut off.</summary>
+    public async Task KillAsync()
+    {
+        var kill = await ProcessRunner.RunAsync("kill", ["-KILL", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        if (kill.ExitCode != 0 && !_process.HasExited)
+        {
+            throw new InvalidOperationException($"kill -KILL failed: {kill}");
+        }
+        await WaitForExitAsync(TimeSpan.FromSeconds(10));
     }
 
     /// <summary>Waits for the process to exit by itself; returns its exit code.</summary>

@@ -1,0 +1,173 @@
+using System.Net;
+using System.Text;
+using Cruddur.Api.Activities;
+using Cruddur.Tests.Fixtures;
+using Cruddur.Worker.Activities;
+
+namespace Cruddur.Tests.Activities;
+
+/// <summary>POST /api/activities with an Idempotency-Key: a retry answers the first 202 and never stores twice.</summary>
+public sealed class IdempotencyKeyTests(PostgresServer server) : IAsyncLifetime
+{
+    private const string Post = """{"user_handle":"andrewbrown","message":"Once only","ttl":"1-day"}""";
+
+    private TestDatabase _db = null!;
+    private InProcessWorker _worker = null!;
+    private ApiFactory _api = null!;
+    private HttpClient _http = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        _db = await TestDatabase.CreateAsync(server, seed: true);
+        _worker = await InProcessWorker.StartAsync(_db.Url, [typeof(ActivityFunctions)]);
+        _api = new ApiFactory(_db.Url);
+        _http = _api.CreateClient();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _http.Dispose();
+        await _api.DisposeAsync();
+        await _worker.DisposeAsync();
+        await _db.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task The_same_key_answers_the_first_202_again_and_stores_one_activity()
+    {
+        var first = await PostAsync(Post, "key-1");
+        var second = await PostAsync(Post, "key-1");
+
+        Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, second.StatusCode);
+        Assert.Equal(first.Headers.Location, second.Headers.Location);
+        Assert.Equal(await first.Content.ReadAsStringAsync(), await second.Content.ReadAsStringAsync());
+        Assert.Equal("true", second.Headers.GetValues("Idempotent-Replayed").Single());
+        await WaitForStoredAsync(1);
+        Assert.Equal(1, await CountJobsAsync()); // the replay enqueued nothing
+    }
+
+    [Fact]
+    public async Task A_retry_after_the_Api_died_before_recording_the_key_still_stores_one_activity()
+    {
+        var first = await PostAsync(Post, "crash-key");
+        // As if the Api had died after the job committed and before the key was recorded.
+        await _db.ExecuteAsync("DELETE FROM public.idempotency_keys");
+
+        var retry = await PostAsync(Post, "crash-key");
+
+        Assert.Equal(HttpStatusCode.Accepted, retry.StatusCode);
+        Assert.Equal(first.Headers.Location, retry.Headers.Location); // the same uuid, derived from (handle, key)
+        Assert.Equal(2, await CountJobsAsync());
+        await WaitForJobsDoneAsync();
+        Assert.Equal(1, await CountStoredAsync());
+    }
+
+    [Fact]
+    public async Task Different_keys_make_different_activities_and_the_key_is_scoped_to_the_handle()
+    {
+        await PostAsync(Post, "a");
+        await PostAsync(Post, "b");
+        var other = await PostAsync("""{"user_handle":"bayko","message":"Once only","ttl":"1-day"}""", "a");
+
+        Assert.Equal(HttpStatusCode.Accepted, other.StatusCode);
+        await WaitForStoredAsync(3);
+    }
+
+    [Fact]
+    public async Task A_key_reused_with_another_post_is_refused_with_422()
+    {
+        await PostAsync(Post, "same");
+        var reused = await PostAsync("""{"user_handle":"andrewbrown","message":"Something else","ttl":"1-day"}""", "same");
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, reused.StatusCode);
+        Assert.Contains("Idempotency-Key", await reused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_key_older_than_24_hours_may_be_used_again_for_a_new_activity()
+    {
+        var first = await PostAsync(Post, "old");
+        await _db.ExecuteAsync("UPDATE public.idempotency_keys SET created_at = created_at - interval '25 hours'");
+
+        var again = await PostAsync(Post, "old");
+
+        Assert.Equal(HttpStatusCode.Accepted, again.StatusCode);
+        Assert.NotEqual(first.Headers.Location, again.Headers.Location);
+        await WaitForStoredAsync(2);
+    }
+
+    [Theory]
+    [InlineData("has space")]
+    [InlineData("tab\there")]
+    [InlineData("é-not-ascii")]
+    [InlineData("256")]
+    public async Task A_malformed_key_is_a_400_and_nothing_is_queued(string key)
+    {
+        key = key == "256" ? new string('k', IdempotencyFilter.MaxKeyLength + 1) : key;
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/activities") { Content = new StringContent(Post, Encoding.UTF8, "application/json") };
+        request.Headers.TryAddWithoutValidation(IdempotencyFilter.HeaderName, key);
+
+        var response = await _http.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal(0, await CountJobsAsync());
+    }
+
+    [Fact]
+    public async Task Two_key_headers_are_a_400()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/activities") { Content = new StringContent(Post, Encoding.UTF8, "application/json") };
+        request.Headers.TryAddWithoutValidation(IdempotencyFilter.HeaderName, ["one", "two"]);
+
+        Assert.Equal(HttpStatusCode.BadRequest, (await _http.SendAsync(request)).StatusCode);
+    }
+
+    [Fact]
+    public async Task Without_a_key_a_bad_body_gets_the_usual_answers()
+    {
+        Assert.Equal(HttpStatusCode.BadRequest, (await PostAsync("{not json", "bad-body")).StatusCode);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, (await PostAsync("""{"message":"x","ttl":"1-day"}""", "no-handle")).StatusCode);
+        Assert.Equal(0, await CountJobsAsync());
+    }
+
+    [Fact]
+    public void The_uuid_is_a_version_5_uuid_that_depends_on_handle_key_and_generation()
+    {
+        var uuid = IdempotencyFilter.DeterministicUuid("andrewbrown", "k", 0);
+
+        Assert.Equal(5, uuid.Version);
+        Assert.Equal(uuid, IdempotencyFilter.DeterministicUuid("andrewbrown", "k", 0));
+        Assert.NotEqual(uuid, IdempotencyFilter.DeterministicUuid("bayko", "k", 0));
+        Assert.NotEqual(uuid, IdempotencyFilter.DeterministicUuid("andrewbrown", "k", 1));
+    }
+
+    private async Task<HttpResponseMessage> PostAsync(string body, string key)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/activities") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        request.Headers.Add(IdempotencyFilter.HeaderName, key);
+        var response = await _http.SendAsync(request);
+        await response.Content.LoadIntoBufferAsync();
+        return response;
+    }
+
+    private Task<long> CountJobsAsync() => _db.ScalarAsync<long>("SELECT count(*) FROM hangfire.job");
+
+    // The seed holds one activity; count only the ones posted here.
+    private Task<long> CountStoredAsync() => _db.ScalarAsync<long>("SELECT count(*) FROM public.activities WHERE message = 'Once only'");
+
+    private async Task WaitForJobsDoneAsync()
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (await _db.ScalarAsync<long>("SELECT count(*) FROM hangfire.job WHERE statename IS DISTINCT FROM 'Succeeded'") > 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+    }
+
+    private async Task WaitForStoredAsync(long expected)
+    {
+        await WaitForJobsDoneAsync();
+        Assert.Equal(expected, await CountStoredAsync());
+    }
+}

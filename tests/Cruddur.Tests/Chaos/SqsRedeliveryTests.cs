@@ -1,0 +1,91 @@
+using System.Text.Json;
+using Cruddur.Tests.Fixtures;
+using Cruddur.Tests.Users;
+
+namespace Cruddur.Tests.Chaos;
+
+/// <summary>
+/// Cognito sign-ups delivered more than once: every event sent twice, the Api killed between enqueueing and
+/// deleting (its messages come back after the visibility timeout), the Worker killed mid-ingest. One user each.
+/// </summary>
+[Trait("Category", "Chaos")]
+[Collection(ChaosSettings.Serial)]
+public sealed class SqsRedeliveryTests(PostgresServer server, MotoServer moto)
+{
+    [Fact]
+    public async Task Each_sign_up_makes_one_user_though_delivered_twice_and_the_Api_and_Worker_are_killed()
+    {
+        const int users = 300;
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        using var sqs = new SqsQueues(moto);
+        var queue = await sqs.CreateAsync("chaos-users", visibilityTimeoutSeconds: 3);
+        var deadLetters = await sqs.CreateAsync("chaos-users-dlq");
+        var environment = new Dictionary<string, string?>(moto.Environment)
+        {
+            ["COGNITO_USERS_QUEUE_URL"] = queue,
+            ["COGNITO_USERS_DLQ_URL"] = deadLetters,
+            ["COGNITO_USERS_WAIT_SECONDS"] = "1",
+            ["HANGFIRE_INVISIBILITY_TIMEOUT_SECONDS"] = "15",
+        };
+        var worker = ServiceProcess.StartWorker(db.Url, ChaosSettings.Worker());
+        var port = PortAllocator.Free();
+        var api = await ServiceProcess.StartApiAsync(db.Url, port, environment);
+
+        var events = Enumerable.Range(0, users).Select(Event).ToList();
+        var random = new Random(13);
+        var sending = sqs.SendAsync(queue, events.Concat(events).OrderBy(_ => random.Next()).ToList());
+        await Task.Delay(random.Next(500, 1500));
+        await api.KillAsync();
+        await api.DisposeAsync();
+        api = await ServiceProcess.StartApiAsync(db.Url, port, environment);
+        await Task.Delay(random.Next(300, 1000));
+        await worker.KillAsync();
+        await worker.DisposeAsync();
+        worker = ServiceProcess.StartWorker(db.Url, ChaosSettings.Worker());
+        await sending;
+
+        var deadline = DateTime.UtcNow.AddSeconds(120);
+        long stored;
+        while ((stored = await db.ScalarAsync<long>("SELECT count(*) FROM public.users WHERE starts_with(handle, 'chaos_d_')")) < users
+               || await sqs.CountAsync(queue) > 0)
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                break;
+            }
+            await Task.Delay(250);
+        }
+        var jobs = await db.ScalarAsync<long>("SELECT count(*) FROM hangfire.job");
+        var distinct = await db.ScalarAsync<long>("SELECT count(DISTINCT cognito_user_id) FROM public.users WHERE starts_with(handle, 'chaos_d_')");
+        var deadLettered = (await sqs.DrainAsync(deadLetters)).Count;
+        new ChaosCounts("(d) SQS each event twice, Api and Worker kill -9", users * 2, users * 2, stored, stored - distinct, users - distinct,
+            $"{users} distinct sign-ups, ingest jobs enqueued {jobs} (every extra one a redelivery made harmless), dead-lettered {deadLettered}").Report();
+        await api.DisposeAsync();
+        await worker.DisposeAsync();
+
+        Assert.Equal(users, stored);
+        Assert.Equal(users, distinct);
+        Assert.Equal(0, deadLettered);
+        Assert.True(jobs >= users * 2, $"{jobs} jobs for {users * 2} messages: some message was deleted without its job");
+    }
+
+    private static string Event(int i) => JsonSerializer.Serialize(new
+    {
+        version = "1",
+        triggerSource = "PostConfirmation_ConfirmSignUp",
+        region = "us-east-1",
+        userPoolId = "us-east-1_Chaos",
+        userName = $"chaos_d_{i}",
+        request = new
+        {
+            userAttributes = new Dictionary<string, string>
+            {
+                ["sub"] = new Guid(i, 0xd, 0xd, [0, 0, 0, 0, 0, 0, 0, 1]).ToString(),
+                ["email"] = $"chaos_d_{i}@example.com",
+                ["name"] = $"Chaos D {i}",
+                ["preferred_username"] = $"chaos_d_{i}",
+            },
+        },
+        response = new { },
+    });
+}
