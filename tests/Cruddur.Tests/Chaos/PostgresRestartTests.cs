@@ -36,6 +36,7 @@ public sealed class PostgresRestartTests
         var load = new ActivityLoad([ProcessCrashTests.Local(port)], "c-postgres-restarted", ChaosSettings.Posts * 10, concurrency: 4);
         using var stop = new CancellationTokenSource();
 
+        using var diagnostics = new WorkerOutputOnFailure(worker);
         var posting = load.RunAsync(stop.Token);
         var resumes = new List<TimeSpan>();
         foreach (var (action, mode) in new[] { ("restart", "fast"), ("restart", "immediate"), ("stop", "fast") })
@@ -56,7 +57,7 @@ public sealed class PostgresRestartTests
         var counts = (await ChaosCounts.SettleAsync(db, load, "(c) Postgres restart fast, immediate, stop 4 s", TimeSpan.FromSeconds(120),
             $"503s {load.Unavailable} (without Retry-After {load.MissingRetryAfter}), other 5xx {load.ServerErrors}, no answer {load.Unanswered}, " +
             $"slowest answer {load.Slowest.TotalSeconds:0.0} s, Worker resumed after {string.Join(" / ", resumes.Select(r => $"{r.TotalSeconds:0.0} s"))}, " +
-            $"lock rows left {await StaleLocksAsync(db)}")).Report();
+            $"lock rows left {await StaleLocksAsync(db)}, jobs by state {await JobStatesAsync(db)}")).Report();
 
         Assert.Empty(load.Unexpected);
         Assert.Equal(0, load.ServerErrors);
@@ -69,6 +70,13 @@ public sealed class PostgresRestartTests
         Assert.Equal(0, counts.Duplicates);
         Assert.Equal(counts.Acknowledged, counts.Stored);
         Assert.Equal(0, await StaleLocksAsync(db));
+    }
+
+    /// <summary>Writes the Worker's output to the test's log when the test leaves this scope.</summary>
+    private sealed class WorkerOutputOnFailure(ServiceProcess worker) : IDisposable
+    {
+        public void Dispose() =>
+            TestContext.Current.TestOutputHelper?.WriteLine($"--- the Worker's output (tail)\n{worker.Output[^Math.Min(worker.Output.Length, 6000)..]}");
     }
 
     /// <summary>From Postgres being back to the Worker storing its next activity.</summary>
@@ -100,6 +108,12 @@ public sealed class PostgresRestartTests
     }
 
     /// <summary>Hangfire lock rows older than its lock timeout: they would block recurring jobs.</summary>
+    private static Task<string> JobStatesAsync(TestDatabase db) => db.ScalarAsync<string>("""
+        SELECT string_agg(statename || ' ' || n || coalesce(' (' || reasons || ')', ''), ', ')
+        FROM (SELECT j.statename, count(*) n, string_agg(DISTINCT left(s.reason, 120), '; ') FILTER (WHERE j.statename <> 'Succeeded') reasons
+              FROM hangfire.job j LEFT JOIN hangfire.state s ON s.id = j.stateid GROUP BY j.statename) states
+        """);
+
     private static async Task<long> StaleLocksAsync(TestDatabase db) =>
         await db.ScalarAsync<long>("SELECT count(*) FROM hangfire.lock WHERE acquired < now() - interval '60 seconds'");
 }
