@@ -1,7 +1,6 @@
 using System.Text.Json;
 using Cruddur.Shared.Data;
 using Cruddur.Shared.Resilience;
-using Npgsql;
 using Polly;
 using Polly.Registry;
 
@@ -11,34 +10,6 @@ namespace Cruddur.Shared.Activities;
 public sealed class ActivityStore(Db db, ResiliencePipelineProvider<string> pipelines)
 {
     private readonly ResiliencePipeline _writes = pipelines.GetPipeline(DatabaseResilience.Writes);
-
-    /// <summary>
-    /// Stores the activity unless a row with its uuid exists (a retried or duplicated job stores it once).
-    /// Transient errors are retried; returns false when it was already stored.
-    /// </summary>
-    /// <exception cref="UnknownHandleException">No user has the activity's handle.</exception>
-    public async Task<bool> CreateAsync(CreateActivityJob activity, CancellationToken cancellationToken)
-    {
-        var sql = db.Template("activities", "create");
-        var parameters = new SqlParameters
-        {
-            ["uuid"] = activity.Uuid,
-            ["handle"] = activity.Handle,
-            ["message"] = activity.Message,
-            ["expires_at"] = activity.ExpiresAt,
-            ["created_at"] = activity.CreatedAt,
-        };
-        try
-        {
-            var stored = await _writes.ExecuteAsync(
-                async token => await db.QueryCommitAsync<Guid?>(sql, parameters, token), cancellationToken);
-            return stored is not null;
-        }
-        catch (PostgresException e) when (e is { SqlState: PostgresErrorCodes.NotNullViolation, ColumnName: "user_uuid" })
-        {
-            throw new UnknownHandleException(activity.Handle, e);
-        }
-    }
 
     /// <summary>
     /// Stores a batch of activities with one statement (<c>create_batch.sql</c>) in one transaction, skipping
@@ -103,8 +74,8 @@ public sealed class ActivityStore(Db db, ResiliencePipelineProvider<string> pipe
 public sealed record ActivityBatchResult(int Stored, IReadOnlyList<CreateActivityJob> UnknownHandles);
 
 /// <summary>No user has this handle: a post for it cannot be stored, however often it is retried.</summary>
-public sealed class UnknownHandleException(string handle, Exception? innerException = null)
-    : Exception($"No user has the handle '{handle}' (it may have been removed after the post was accepted).", innerException)
+public sealed class UnknownHandleException(string handle)
+    : Exception($"No user has the handle '{handle}' (it may have been removed after the post was accepted).")
 {
     public string Handle { get; } = handle;
 }

@@ -4,33 +4,25 @@ using System.Text;
 using System.Text.Json;
 using Cruddur.Shared.Activities;
 using Cruddur.Tests.Fixtures;
-using Cruddur.Worker.Activities;
 
 namespace Cruddur.Tests.Activities;
 
 /// <summary>POST /api/activities and the reads, through HTTP, with the Worker's functions running.</summary>
 public sealed class ActivitiesApiTests(PostgresServer server) : IAsyncLifetime
 {
-    private TestDatabase _db = null!;
-    private InProcessWorker _worker = null!;
-    private ApiFactory _api = null!;
-    private HttpClient _http = null!;
+    private ActivitiesStack _stack = null!;
 
-    public async ValueTask InitializeAsync()
-    {
-        _db = await TestDatabase.CreateAsync(server, seed: true);
-        _worker = await InProcessWorker.StartAsync(_db.Url, [typeof(ActivityFunctions)]);
-        _api = new ApiFactory(_db.Url);
-        _http = _api.CreateClient();
-    }
+    private TestDatabase _db => _stack.Db;
 
-    public async ValueTask DisposeAsync()
-    {
-        _http.Dispose();
-        await _api.DisposeAsync();
-        await _worker.DisposeAsync();
-        await _db.DisposeAsync();
-    }
+    private InProcessWorker _worker => _stack.Worker;
+
+    private ApiFactory _api => _stack.Api;
+
+    private HttpClient _http => _stack.Http;
+
+    public async ValueTask InitializeAsync() => _stack = await ActivitiesStack.StartAsync(server);
+
+    public ValueTask DisposeAsync() => _stack.DisposeAsync();
 
     [Fact]
     public async Task A_valid_post_is_accepted_then_stored_readable_and_on_the_feed()

@@ -2,7 +2,6 @@ using System.Net;
 using System.Text;
 using Cruddur.Api.Activities;
 using Cruddur.Tests.Fixtures;
-using Cruddur.Worker.Activities;
 
 namespace Cruddur.Tests.Activities;
 
@@ -11,26 +10,19 @@ public sealed class IdempotencyKeyTests(PostgresServer server) : IAsyncLifetime
 {
     private const string Post = """{"user_handle":"andrewbrown","message":"Once only","ttl":"1-day"}""";
 
-    private TestDatabase _db = null!;
-    private InProcessWorker _worker = null!;
-    private ApiFactory _api = null!;
-    private HttpClient _http = null!;
+    private ActivitiesStack _stack = null!;
 
-    public async ValueTask InitializeAsync()
-    {
-        _db = await TestDatabase.CreateAsync(server, seed: true);
-        _worker = await InProcessWorker.StartAsync(_db.Url, [typeof(ActivityFunctions)]);
-        _api = new ApiFactory(_db.Url);
-        _http = _api.CreateClient();
-    }
+    private TestDatabase _db => _stack.Db;
 
-    public async ValueTask DisposeAsync()
-    {
-        _http.Dispose();
-        await _api.DisposeAsync();
-        await _worker.DisposeAsync();
-        await _db.DisposeAsync();
-    }
+    private InProcessWorker _worker => _stack.Worker;
+
+    private ApiFactory _api => _stack.Api;
+
+    private HttpClient _http => _stack.Http;
+
+    public async ValueTask InitializeAsync() => _stack = await ActivitiesStack.StartAsync(server);
+
+    public ValueTask DisposeAsync() => _stack.DisposeAsync();
 
     [Fact]
     public async Task The_same_key_answers_the_first_202_again_and_stores_one_activity()
