@@ -12,14 +12,6 @@ public sealed class ActivitiesApiTests(PostgresServer server) : IAsyncLifetime
 {
     private ActivitiesStack _stack = null!;
 
-    private TestDatabase _db => _stack.Db;
-
-    private InProcessWorker _worker => _stack.Worker;
-
-    private ApiFactory _api => _stack.Api;
-
-    private HttpClient _http => _stack.Http;
-
     public async ValueTask InitializeAsync() => _stack = await ActivitiesStack.StartAsync(server);
 
     public ValueTask DisposeAsync() => _stack.DisposeAsync();
@@ -49,11 +41,11 @@ public sealed class ActivitiesApiTests(PostgresServer server) : IAsyncLifetime
         Assert.Equal(createdAt, stored.GetProperty("created_at").GetDateTimeOffset());
         Assert.Equal(accepted.GetProperty("expires_at").GetDateTimeOffset(), stored.GetProperty("expires_at").GetDateTimeOffset());
 
-        var feed = await _http.GetFromJsonAsync<JsonElement>("/api/activities/home");
+        var feed = await _stack.Http.GetFromJsonAsync<JsonElement>("/api/activities/home");
         Assert.Equal(uuid, feed[0].GetProperty("uuid").GetGuid());
         // The row is committed a moment before Hangfire records the job's success.
-        await HangfireJobs.WaitForFinalStateAsync(_db.DataSource, accepted.GetProperty("job_id").GetString()!);
-        var job = await _http.GetFromJsonAsync<JsonElement>($"/api/jobs/{accepted.GetProperty("job_id").GetString()}");
+        await HangfireJobs.WaitForFinalStateAsync(_stack.Db.DataSource, accepted.GetProperty("job_id").GetString()!);
+        var job = await _stack.Http.GetFromJsonAsync<JsonElement>($"/api/jobs/{accepted.GetProperty("job_id").GetString()}");
         Assert.Equal("succeeded", job.GetProperty("state").GetString());
     }
 
@@ -77,7 +69,7 @@ public sealed class ActivitiesApiTests(PostgresServer server) : IAsyncLifetime
         var sent = JsonDocument.Parse(body).RootElement;
         Assert.Equal(Field(sent, "user_handle"), rejected.GetProperty("data").GetProperty("handle").GetString());
         Assert.Equal(Field(sent, "message"), rejected.GetProperty("data").GetProperty("message").GetString());
-        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM hangfire.job"));
+        Assert.Equal(0L, await _stack.Db.ScalarAsync<long>("SELECT count(*) FROM hangfire.job"));
     }
 
     [Theory]
@@ -112,12 +104,12 @@ public sealed class ActivitiesApiTests(PostgresServer server) : IAsyncLifetime
     [InlineData("application/x-www-form-urlencoded", "user_handle=andrewbrown&message=hi&ttl=1-day", "Content-Type: application/json")]
     public async Task A_body_that_is_not_a_json_post_gets_400_problem_details_and_nothing_is_queued(string contentType, string body, string detail)
     {
-        var response = await _http.PostAsync(new Uri("/api/activities", UriKind.Relative), new StringContent(body, Encoding.UTF8, contentType));
+        var response = await _stack.Http.PostAsync(new Uri("/api/activities", UriKind.Relative), new StringContent(body, Encoding.UTF8, contentType));
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
         Assert.Contains(detail, await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
-        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM hangfire.job"));
+        Assert.Equal(0L, await _stack.Db.ScalarAsync<long>("SELECT count(*) FROM hangfire.job"));
     }
 
     [Fact]
@@ -127,7 +119,7 @@ public sealed class ActivitiesApiTests(PostgresServer server) : IAsyncLifetime
         invalid.Headers.ContentType = new("application/json");
         var huge = JsonSerializer.Serialize(new { user_handle = "bayko", message = new string('x', 100_000), ttl = "1-day" });
 
-        var invalidResponse = await _http.PostAsync(new Uri("/api/activities", UriKind.Relative), invalid);
+        var invalidResponse = await _stack.Http.PostAsync(new Uri("/api/activities", UriKind.Relative), invalid);
         var hugeResponse = await PostAsync(huge);
 
         Assert.Equal(HttpStatusCode.BadRequest, invalidResponse.StatusCode);
@@ -144,29 +136,29 @@ public sealed class ActivitiesApiTests(PostgresServer server) : IAsyncLifetime
 
         var stored = await WaitForActivityAsync(response.Headers.Location!);
         Assert.Equal(message, stored.GetProperty("message").GetString());
-        Assert.Equal(2L, await _db.ScalarAsync<long>("SELECT count(*) FROM activities"));
+        Assert.Equal(2L, await _stack.Db.ScalarAsync<long>("SELECT count(*) FROM activities"));
     }
 
     [Fact]
     public async Task Paging_through_250_activities_100_at_a_time_returns_each_once_newest_first_and_skips_expired_ones()
     {
-        await _db.ExecuteAsync("DELETE FROM activities");
-        await _db.ExecuteAsync("""
+        await _stack.Db.ExecuteAsync("DELETE FROM activities");
+        await _stack.Db.ExecuteAsync("""
             INSERT INTO activities (user_uuid, message, created_at, expires_at)
             SELECT (SELECT uuid FROM users WHERE handle = 'bayko'), 'post ' || n,
                    now() - n * interval '1 second',
                    CASE WHEN n % 10 = 0 THEN now() - interval '1 minute' ELSE now() + interval '1 day' END
             FROM generate_series(1, 278) n
             """); // 27 of them (n = 10, 20, ..., 270) have expired: 251 left... minus one more below
-        await _db.ExecuteAsync("UPDATE activities SET expires_at = NULL WHERE message = 'post 1'");
-        await _db.ExecuteAsync("DELETE FROM activities WHERE message = 'post 2'");
+        await _stack.Db.ExecuteAsync("UPDATE activities SET expires_at = NULL WHERE message = 'post 1'");
+        await _stack.Db.ExecuteAsync("DELETE FROM activities WHERE message = 'post 2'");
 
         var seen = new List<(DateTimeOffset CreatedAt, string Message)>();
         var next = "/api/activities/home?limit=100";
         var pages = 0;
         while (next is not null && pages++ < 10)
         {
-            var response = await _http.GetAsync(new Uri(next, UriKind.Relative));
+            var response = await _stack.Http.GetAsync(new Uri(next, UriKind.Relative));
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             var page = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
             Assert.Equal(JsonValueKind.Array, page.ValueKind);
@@ -188,7 +180,7 @@ public sealed class ActivitiesApiTests(PostgresServer server) : IAsyncLifetime
     [InlineData("/api/activities/home?before=not-a-cursor", "before must be a cursor")]
     public async Task A_bad_page_request_gets_400_saying_why(string url, string detail)
     {
-        var response = await _http.GetAsync(new Uri(url, UriKind.Relative));
+        var response = await _stack.Http.GetAsync(new Uri(url, UriKind.Relative));
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Contains(detail, await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
@@ -197,12 +189,12 @@ public sealed class ActivitiesApiTests(PostgresServer server) : IAsyncLifetime
     [Fact]
     public async Task The_feed_defaults_to_20_and_an_unknown_activity_is_404()
     {
-        await _db.ExecuteAsync("""
+        await _stack.Db.ExecuteAsync("""
             INSERT INTO activities (user_uuid, message) SELECT (SELECT uuid FROM users WHERE handle = 'bayko'), 'p' || n FROM generate_series(1, 30) n
             """);
 
-        var feed = await _http.GetFromJsonAsync<JsonElement>("/api/activities/home");
-        var missing = await _http.GetAsync(new Uri($"/api/activities/{Guid.CreateVersion7()}", UriKind.Relative));
+        var feed = await _stack.Http.GetFromJsonAsync<JsonElement>("/api/activities/home");
+        var missing = await _stack.Http.GetAsync(new Uri($"/api/activities/{Guid.CreateVersion7()}", UriKind.Relative));
 
         Assert.Equal(20, feed.GetArrayLength());
         Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
@@ -211,15 +203,15 @@ public sealed class ActivitiesApiTests(PostgresServer server) : IAsyncLifetime
     [Fact]
     public async Task Job_status_says_succeeded_failed_with_its_reason_or_404()
     {
-        var succeeded = await _worker.Jobs.EnqueueAsync(new CreateActivityJob(Guid.CreateVersion7(), "bayko", "ok", DateTimeOffset.UtcNow, DateTimeOffset.UtcNow.AddDays(1)));
-        var failed = await _worker.Jobs.EnqueueAsync(new CreateActivityJob(Guid.CreateVersion7(), "gone", "lost", DateTimeOffset.UtcNow, DateTimeOffset.UtcNow.AddDays(1)));
-        await HangfireJobs.WaitForFinalStateAsync(_db.DataSource, succeeded);
-        await HangfireJobs.WaitForFinalStateAsync(_db.DataSource, failed);
+        var succeeded = await _stack.Worker.Jobs.EnqueueAsync(new CreateActivityJob(Guid.CreateVersion7(), "bayko", "ok", DateTimeOffset.UtcNow, DateTimeOffset.UtcNow.AddDays(1)));
+        var failed = await _stack.Worker.Jobs.EnqueueAsync(new CreateActivityJob(Guid.CreateVersion7(), "gone", "lost", DateTimeOffset.UtcNow, DateTimeOffset.UtcNow.AddDays(1)));
+        await HangfireJobs.WaitForFinalStateAsync(_stack.Db.DataSource, succeeded);
+        await HangfireJobs.WaitForFinalStateAsync(_stack.Db.DataSource, failed);
 
-        var ok = await _http.GetFromJsonAsync<JsonElement>($"/api/jobs/{succeeded}");
-        var bad = await _http.GetFromJsonAsync<JsonElement>($"/api/jobs/{failed}");
-        var unknown = await _http.GetAsync(new Uri("/api/jobs/999999", UriKind.Relative));
-        var nonsense = await _http.GetAsync(new Uri("/api/jobs/drop-table", UriKind.Relative));
+        var ok = await _stack.Http.GetFromJsonAsync<JsonElement>($"/api/jobs/{succeeded}");
+        var bad = await _stack.Http.GetFromJsonAsync<JsonElement>($"/api/jobs/{failed}");
+        var unknown = await _stack.Http.GetAsync(new Uri("/api/jobs/999999", UriKind.Relative));
+        var nonsense = await _stack.Http.GetAsync(new Uri("/api/jobs/drop-table", UriKind.Relative));
 
         Assert.Equal("succeeded", ok.GetProperty("state").GetString());
         Assert.Equal("failed", bad.GetProperty("state").GetString());
@@ -233,24 +225,24 @@ public sealed class ActivitiesApiTests(PostgresServer server) : IAsyncLifetime
     {
         await PostAsync("""{"user_handle":"andrewbrown","message":"hi","ttl":"1-day"}""");
         await PostAsync("""{"user_handle":"nobody","message":"hi","ttl":"1-day"}""");
-        await _worker.Jobs.EnqueueAsync(new CreateActivityJob(Guid.CreateVersion7(), "gone", "lost", DateTimeOffset.UtcNow, DateTimeOffset.UtcNow.AddDays(1)));
+        await _stack.Worker.Jobs.EnqueueAsync(new CreateActivityJob(Guid.CreateVersion7(), "gone", "lost", DateTimeOffset.UtcNow, DateTimeOffset.UtcNow.AddDays(1)));
         await Task.Delay(1000);
 
-        Assert.NotEmpty(_api.Logs.Lines);
-        Assert.NotEmpty(_worker.Logs.Lines);
-        Assert.DoesNotContain(PostgresServer.Password, _api.Logs.Text + _worker.Logs.Text, StringComparison.Ordinal);
-        Assert.DoesNotContain(Uri.EscapeDataString(PostgresServer.Password), _api.Logs.Text + _worker.Logs.Text, StringComparison.Ordinal);
+        Assert.NotEmpty(_stack.Api.Logs.Lines);
+        Assert.NotEmpty(_stack.Worker.Logs.Lines);
+        Assert.DoesNotContain(PostgresServer.Password, _stack.Api.Logs.Text + _stack.Worker.Logs.Text, StringComparison.Ordinal);
+        Assert.DoesNotContain(Uri.EscapeDataString(PostgresServer.Password), _stack.Api.Logs.Text + _stack.Worker.Logs.Text, StringComparison.Ordinal);
     }
 
     private Task<HttpResponseMessage> PostAsync(string json) =>
-        _http.PostAsync(new Uri("/api/activities", UriKind.Relative), new StringContent(json, Encoding.UTF8, "application/json"));
+        _stack.Http.PostAsync(new Uri("/api/activities", UriKind.Relative), new StringContent(json, Encoding.UTF8, "application/json"));
 
     private async Task<JsonElement> WaitForActivityAsync(Uri location)
     {
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (true)
         {
-            var response = await _http.GetAsync(location);
+            var response = await _stack.Http.GetAsync(location);
             if (response.StatusCode == HttpStatusCode.OK)
             {
                 return JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;

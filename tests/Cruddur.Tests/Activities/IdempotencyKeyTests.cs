@@ -12,14 +12,6 @@ public sealed class IdempotencyKeyTests(PostgresServer server) : IAsyncLifetime
 
     private ActivitiesStack _stack = null!;
 
-    private TestDatabase _db => _stack.Db;
-
-    private InProcessWorker _worker => _stack.Worker;
-
-    private ApiFactory _api => _stack.Api;
-
-    private HttpClient _http => _stack.Http;
-
     public async ValueTask InitializeAsync() => _stack = await ActivitiesStack.StartAsync(server);
 
     public ValueTask DisposeAsync() => _stack.DisposeAsync();
@@ -44,7 +36,7 @@ public sealed class IdempotencyKeyTests(PostgresServer server) : IAsyncLifetime
     {
         var first = await PostAsync(Post, "crash-key");
         // As if the Api had died after the job committed and before the key was recorded.
-        await _db.ExecuteAsync("DELETE FROM public.idempotency_keys");
+        await _stack.Db.ExecuteAsync("DELETE FROM public.idempotency_keys");
 
         var retry = await PostAsync(Post, "crash-key");
 
@@ -80,7 +72,7 @@ public sealed class IdempotencyKeyTests(PostgresServer server) : IAsyncLifetime
     public async Task A_key_older_than_24_hours_may_be_used_again_for_a_new_activity()
     {
         var first = await PostAsync(Post, "old");
-        await _db.ExecuteAsync("UPDATE public.idempotency_keys SET created_at = created_at - interval '25 hours'");
+        await _stack.Db.ExecuteAsync("UPDATE public.idempotency_keys SET created_at = created_at - interval '25 hours'");
 
         var again = await PostAsync(Post, "old");
 
@@ -100,7 +92,7 @@ public sealed class IdempotencyKeyTests(PostgresServer server) : IAsyncLifetime
         using var request = new HttpRequestMessage(HttpMethod.Post, "/api/activities") { Content = new StringContent(Post, Encoding.UTF8, "application/json") };
         request.Headers.TryAddWithoutValidation(IdempotencyFilter.HeaderName, key);
 
-        var response = await _http.SendAsync(request);
+        var response = await _stack.Http.SendAsync(request);
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Equal(0, await CountJobsAsync());
@@ -112,7 +104,7 @@ public sealed class IdempotencyKeyTests(PostgresServer server) : IAsyncLifetime
         using var request = new HttpRequestMessage(HttpMethod.Post, "/api/activities") { Content = new StringContent(Post, Encoding.UTF8, "application/json") };
         request.Headers.TryAddWithoutValidation(IdempotencyFilter.HeaderName, ["one", "two"]);
 
-        Assert.Equal(HttpStatusCode.BadRequest, (await _http.SendAsync(request)).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await _stack.Http.SendAsync(request)).StatusCode);
     }
 
     [Fact]
@@ -138,20 +130,20 @@ public sealed class IdempotencyKeyTests(PostgresServer server) : IAsyncLifetime
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "/api/activities") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
         request.Headers.Add(IdempotencyFilter.HeaderName, key);
-        var response = await _http.SendAsync(request);
+        var response = await _stack.Http.SendAsync(request);
         await response.Content.LoadIntoBufferAsync();
         return response;
     }
 
-    private Task<long> CountJobsAsync() => _db.ScalarAsync<long>("SELECT count(*) FROM hangfire.job");
+    private Task<long> CountJobsAsync() => _stack.Db.ScalarAsync<long>("SELECT count(*) FROM hangfire.job");
 
     // The seed holds one activity; count only the ones posted here.
-    private Task<long> CountStoredAsync() => _db.ScalarAsync<long>("SELECT count(*) FROM public.activities WHERE message = 'Once only'");
+    private Task<long> CountStoredAsync() => _stack.Db.ScalarAsync<long>("SELECT count(*) FROM public.activities WHERE message = 'Once only'");
 
     private async Task WaitForJobsDoneAsync()
     {
         var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (await _db.ScalarAsync<long>("SELECT count(*) FROM hangfire.job WHERE statename IS DISTINCT FROM 'Succeeded'") > 0 && DateTime.UtcNow < deadline)
+        while (await _stack.Db.ScalarAsync<long>("SELECT count(*) FROM hangfire.job WHERE statename IS DISTINCT FROM 'Succeeded'") > 0 && DateTime.UtcNow < deadline)
         {
             await Task.Delay(50);
         }
