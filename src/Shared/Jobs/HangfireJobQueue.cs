@@ -22,11 +22,13 @@ public sealed class HangfireJobQueue(IBackgroundJobClient client) : IJobQueue
     }
 
     // Hangfire.PostgreSql's client is synchronous: Create returns after the job's transaction commits.
+    // The queue goes on the job itself: a retry (DelayedJobScheduler) or a dashboard Requeue enqueues a bare
+    // EnqueuedState, and without the job's own queue that lands in "default", which no Worker serves.
     private string Create(JobContractAttribute contract, string payload, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         var job = Job.FromExpression<IFunctionDispatcher>(
-            dispatcher => dispatcher.DispatchAsync(contract.Function, payload, null, CancellationToken.None));
+            dispatcher => dispatcher.DispatchAsync(contract.Function, payload, null, CancellationToken.None), contract.Queue);
         return client.Create(job, new EnqueuedState(contract.Queue));
     }
 }

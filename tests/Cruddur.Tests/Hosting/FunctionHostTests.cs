@@ -133,6 +133,29 @@ public class FunctionHostTests(PostgresServer server)
     }
 
     [Fact]
+    public async Task A_retried_job_goes_back_to_its_own_queue_and_succeeds()
+    {
+        // Hangfire re-enqueues a retry (DelayedJobScheduler) and a dashboard Requeue with a bare EnqueuedState,
+        // whose queue is "default", which no Worker serves: the job must carry its queue itself.
+        await using var db = await TestDatabase.CreateAsync(server);
+        await using var worker = await StartAsync(db, [typeof(ThrowingFunctions)]);
+        var recorder = worker.Services.GetRequiredService<InvocationRecorder>();
+
+        var job = await worker.Jobs.EnqueueAsync(new ThrowOnceJob("x"));
+        Assert.True(await recorder.WaitForAsync(e => e.Contains("attempt 1")));
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while ((await HangfireJobs.StateAsync(db.DataSource, job)).State != "Scheduled" && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+        worker.Services.GetRequiredService<IBackgroundJobClient>().Requeue(job); // as the retry's due time or the dashboard would
+
+        var state = await HangfireJobs.WaitForFinalStateAsync(db.DataSource, job, TimeSpan.FromSeconds(20));
+        Assert.Equal("Succeeded", state.State);
+        Assert.Equal(["attempt 1", "attempt 2"], recorder.Events);
+    }
+
+    [Fact]
     public async Task The_same_create_activity_job_run_twice_stores_one_row()
     {
         await using var db = await TestDatabase.CreateAsync(server, seed: true);

@@ -79,11 +79,14 @@ public sealed class FlakyFunctions(NpgsqlDataSource db, ResiliencePipelineProvid
 
 public sealed class ThrowingFunctions(InvocationRecorder recorder)
 {
+    /// <summary>Fails its first attempt with an error Polly does not handle; the retry succeeds.</summary>
     [Function("throw-once")]
     public Task RunAsync([JobTrigger("tests")] ThrowOnceJob job, FunctionContext context)
     {
         recorder.Record($"attempt {context.Attempt}");
-        throw new InvalidOperationException("the disk is full (a transient condition)");
+        return context.Attempt == 1
+            ? throw new InvalidOperationException("the disk is full (a transient condition)")
+            : Task.CompletedTask;
     }
 }
 
