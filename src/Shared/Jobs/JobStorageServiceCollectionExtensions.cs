@@ -5,7 +5,9 @@ using Hangfire.PostgreSql;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Cruddur.Shared.Resilience;
 using Npgsql;
+using Polly;
 
 namespace Cruddur.Shared.Jobs;
 
@@ -17,13 +19,21 @@ public static class JobStorageServiceCollectionExtensions
     /// <summary>
     /// Registers Hangfire's Postgres storage on the process's one <see cref="NpgsqlDataSource"/> and the
     /// <see cref="IJobQueue"/> client. Storage and activator are per container (not Hangfire's statics),
-    /// so several hosts can share a process, as the tests do.
+    /// so several hosts can share a process, as the tests do. <c>waitForDatabase</c> is how long Hangfire's
+    /// connections wait out a database outage before failing: zero for the Api, which answers 503 at once;
+    /// a Worker waits (see <see cref="DataSourceConnectionFactory"/>).
     /// </summary>
-    public static IServiceCollection AddCruddurJobStorage(this IServiceCollection services, IConfiguration configuration)
+    public static IServiceCollection AddCruddurJobStorage(this IServiceCollection services, IConfiguration configuration, TimeSpan waitForDatabase = default)
     {
         var options = StorageOptions(configuration);
         services.AddSingleton<JobStorage>(provider =>
-            new PostgreSqlStorage(new DataSourceConnectionFactory(provider.GetRequiredService<NpgsqlDataSource>()), options));
+        {
+            var logger = provider.GetRequiredService<ILoggerFactory>().CreateLogger("Cruddur.Jobs.Storage");
+            var open = waitForDatabase > TimeSpan.Zero
+                ? new ResiliencePipelineBuilder().AddBoundedRetry(WaitBounds(waitForDatabase), DatabaseResilience.IsTransient, logger, "Hangfire connection").Build()
+                : null;
+            return new PostgreSqlStorage(new DataSourceConnectionFactory(provider.GetRequiredService<NpgsqlDataSource>(), open), options);
+        });
         services.AddSingleton<JobActivator>(provider => new AspNetCoreJobActivator(provider.GetRequiredService<IServiceScopeFactory>()));
         LogProvider.SetCurrentLogProvider(new HangfireLogProvider());
         lock (GlobalJobFilters.Filters)
@@ -87,8 +97,10 @@ public static class JobStorageServiceCollectionExtensions
         // A running job keeps its claim by heartbeat; a crashed worker's jobs come back after this timeout.
         UseSlidingInvisibilityTimeout = true,
         InvisibilityTimeout = TimeSpan.FromSeconds(configuration.GetValue("HANGFIRE_INVISIBILITY_TIMEOUT_SECONDS", 120)),
-        // A lock row left by a killed process stops blocking recurring jobs after this long.
-        DistributedLockTimeout = TimeSpan.FromSeconds(configuration.GetValue("HANGFIRE_LOCK_TIMEOUT_SECONDS", 60)),
+        // A lock row whose release failed (a killed process, or a database restart mid-state-change) blocks the
+        // next taker until it is this old: at 60 s, each job caught in a restart held a Worker thread for up to
+        // a minute (chaos scenario c). Hangfire holds these locks for milliseconds (state changes, schedulers).
+        DistributedLockTimeout = TimeSpan.FromSeconds(configuration.GetValue("HANGFIRE_LOCK_TIMEOUT_SECONDS", 5)),
         UseNativeDatabaseTransactions = true,
         EnableTransactionScopeEnlistment = false,
     };
@@ -102,8 +114,24 @@ public static class JobStorageServiceCollectionExtensions
             EnableTransactionScopeEnlistment = false,
         });
 
-    private sealed class DataSourceConnectionFactory(NpgsqlDataSource dataSource) : IConnectionFactory
+    // Retries every 0.25-1 s until the database answers: an outage ends within a second of the server being back.
+    private static RetryBounds WaitBounds(TimeSpan wait) => new()
     {
-        public NpgsqlConnection GetOrCreateConnection() => dataSource.CreateConnection();
+        MaxRetryAttempts = (int)Math.Ceiling(wait / TimeSpan.FromMilliseconds(250)),
+        FirstDelay = TimeSpan.FromMilliseconds(250),
+        MaxDelay = TimeSpan.FromSeconds(1),
+        TotalTimeout = wait,
+    };
+
+    /// <summary>
+    /// Hands Hangfire its connections, opened through <paramref name="open"/>. Hangfire opens a connection that
+    /// comes closed, and on failure its background loops back off for n² seconds per consecutive failure
+    /// (1, 4, 9, 16 …): a Worker whose fetches failed through a 4 s restart stood still for 30 s after it.
+    /// Waiting here instead keeps that count at zero, so the Worker resumes as soon as the server is back.
+    /// </summary>
+    private sealed class DataSourceConnectionFactory(NpgsqlDataSource dataSource, ResiliencePipeline? open = null) : IConnectionFactory
+    {
+        public NpgsqlConnection GetOrCreateConnection() =>
+            open is null ? dataSource.CreateConnection() : open.Execute(static source => source.OpenConnection(), dataSource);
     }
 }

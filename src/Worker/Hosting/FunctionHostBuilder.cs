@@ -52,7 +52,7 @@ public static class FunctionHostExtensions
 
         services.AddCruddurData(configuration, options.PoolSize);
         services.AddDatabaseResilience();
-        services.AddCruddurJobStorage(configuration);
+        services.AddCruddurJobStorage(configuration, options.DatabaseOutageWait);
 
         // Hosted services start in this order: the schema before the timers, both before any job is fetched.
         services.AddHostedService<DatabaseStartup>();

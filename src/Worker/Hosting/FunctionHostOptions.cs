@@ -20,6 +20,12 @@ public sealed record FunctionHostOptions
     /// <summary>How often scheduled jobs (retries) and recurring jobs are looked for (<c>HANGFIRE_SCHEDULE_POLL_SECONDS</c>).</summary>
     public TimeSpan SchedulePollInterval { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// How long Hangfire's fetches, heartbeats and state changes wait for the database to come back before they
+    /// fail and fall into Hangfire's own, slower backoff (<c>DATABASE_OUTAGE_WAIT_SECONDS</c>).
+    /// </summary>
+    public TimeSpan DatabaseOutageWait { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Npgsql pool size: every worker thread may hold one connection for Hangfire and one for its function, plus headroom.</summary>
     public int PoolSize => (WorkerCount * 2) + 10;
 
@@ -32,6 +38,7 @@ public sealed record FunctionHostOptions
             RetryAttempts = Math.Max(0, configuration.GetValue("JOB_RETRY_ATTEMPTS", defaults.RetryAttempts)),
             ShutdownGrace = TimeSpan.FromSeconds(Positive(configuration, "WORKER_SHUTDOWN_GRACE_SECONDS", (int)defaults.ShutdownGrace.TotalSeconds)),
             SchedulePollInterval = TimeSpan.FromSeconds(Positive(configuration, "HANGFIRE_SCHEDULE_POLL_SECONDS", (int)defaults.SchedulePollInterval.TotalSeconds)),
+            DatabaseOutageWait = TimeSpan.FromSeconds(Positive(configuration, "DATABASE_OUTAGE_WAIT_SECONDS", (int)defaults.DatabaseOutageWait.TotalSeconds)),
         };
     }
 
