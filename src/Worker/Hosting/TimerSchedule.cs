@@ -40,10 +40,31 @@ internal sealed class TimerSchedule(
 
         foreach (var timer in timers.Where(t => ((TimerTriggerAttribute)t.Trigger).RunOnStartup))
         {
-            recurringJobs.Trigger(timer.Name);
+            TriggerUnlessJustRun(timer.Name);
         }
         return Task.CompletedTask;
     }
+
+    /// <summary>
+    /// Runs the timer now, unless it ran within <see cref="StartupRunWindow"/>: Workers started together (a deploy,
+    /// a scale-out) run a RunOnStartup timer once between them, not once each. The lock makes check and trigger one step.
+    /// </summary>
+    private void TriggerUnlessJustRun(string name)
+    {
+        using var connection = storage.GetConnection();
+        using (connection.AcquireDistributedLock($"timer:{name}:startup", TimeSpan.FromSeconds(30)))
+        {
+            var last = connection.GetRecurringJobs([name]).SingleOrDefault()?.LastExecution;
+            if (last is { } ran && DateTime.UtcNow - ran < StartupRunWindow)
+            {
+                logger.LogInformation("Timer {Function} ran at {Last:u}, {Seconds:0} s ago: not run again at startup", name, ran, (DateTime.UtcNow - ran).TotalSeconds);
+                return;
+            }
+            recurringJobs.Trigger(name);
+        }
+    }
+
+    private static readonly TimeSpan StartupRunWindow = TimeSpan.FromMinutes(1);
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 

@@ -30,7 +30,9 @@ public static class SecurityGroupRefreshExtensions
             .Configure(options => SecurityGroupRefreshOptions.Bind(configuration, options))
             .Validate(o => o.Port is > 0 and <= 65535, "DB_PORT must be a TCP port (1-65535).")
             .Validate(o => o.PublicIpEchoUrl.Scheme is "http" or "https", "PUBLIC_IP_ECHO_URL must be an http(s) URL.")
-            .Validate(o => Cronos.CronExpression.TryParse(o.Cron, out _), "SG_REFRESH_CRON must be a five-field cron expression (*/5 * * * *).");
+            .Validate(
+                o => Cronos.CronExpression.TryParse(o.Cron, out _) || Cronos.CronExpression.TryParse(o.Cron, Cronos.CronFormat.IncludeSeconds, out _),
+                "SG_REFRESH_CRON must be a cron expression: five fields (*/5 * * * *), or six with seconds first.");
 
         services.AddSingleton<IAmazonEC2>(_ => CreateEc2Client(configuration));
         // The SDK resolves credentials when a client is built: a Worker with the refresh off needs none.

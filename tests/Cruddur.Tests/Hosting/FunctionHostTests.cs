@@ -196,6 +196,20 @@ public class FunctionHostTests(PostgresServer server)
     }
 
     [Fact]
+    public async Task A_second_worker_started_within_a_minute_does_not_run_the_startup_timer_again()
+    {
+        await using var db = await TestDatabase.CreateAsync(server);
+        await using var first = await StartAsync(db, [typeof(StartupTimer)]);
+        Assert.True(await first.Services.GetRequiredService<InvocationRecorder>().WaitForAsync(e => e.Count == 1));
+
+        await using var second = await StartAsync(db, [typeof(StartupTimer)]);
+        await Task.Delay(1500); // time enough for a second run to be fetched and run, were there one
+
+        Assert.Contains(second.Logs.Lines, l => l.Message.StartsWith("Timer new-year ran at ", StringComparison.Ordinal) && l.Message.EndsWith("not run again at startup", StringComparison.Ordinal));
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM hangfire.job WHERE arguments::text LIKE '%new-year%'"));
+    }
+
+    [Fact]
     public async Task A_recurring_job_whose_function_is_gone_is_removed_at_startup()
     {
         await using var db = await TestDatabase.CreateAsync(server);
