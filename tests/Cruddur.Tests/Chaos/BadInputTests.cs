@@ -163,10 +163,11 @@ public sealed class BadInputTests(PostgresServer server, MotoServer moto)
             }
             catch (HttpRequestException e)
             {
-                if (await AnswerOnRetryAsync(http, make, token) is >= 400 and < 500)
+                if (await AnswerOnRetryAsync(http, make, token) is { } retried and (202 or (>= 400 and < 500)))
                 {
-                    // The connection died under the request (2 in 11,000 on a loaded machine); the same request again is answered 4xx.
-                    statuses.AddOrUpdate(-1, 1, (_, n) => n + 1);
+                    // The connection died under the request (2-4 in 11,000, cause not pinned down: docs/reliability.md);
+                    // the same request again on a new connection is answered as it should be (a 4xx, or 202 for a valid post).
+                    statuses.AddOrUpdate(-retried, 1, (_, n) => n + 1);
                     return;
                 }
                 problems.Enqueue($"{request.Method} {request.RequestUri} [{request.Content?.Headers.ContentType}] ({request.Content?.Headers.ContentLength} bytes) -> no answer: {e.InnerException?.Message ?? e.Message}");
@@ -185,10 +186,10 @@ public sealed class BadInputTests(PostgresServer server, MotoServer moto)
         var healthy = (await http.GetAsync(new Uri("/healthz", UriKind.Relative))).IsSuccessStatusCode;
         var accepted = statuses.GetValueOrDefault(202);
         new ChaosCounts(scenario, requests.Count, accepted, accepted, 0, 0,
-            $"answers {string.Join(", ", statuses.OrderBy(s => s.Key).Select(s => $"{s.Key switch { 0 => "closed while sending a body past the limit", -1 => "connection dropped, 4xx on retry", _ => s.Key.ToString(System.Globalization.CultureInfo.InvariantCulture) }}×{s.Value}"))}; 5xx or stack traces {problems.Count}; alive {healthy && !api.HasExited}").Report();
+            $"answers {string.Join(", ", statuses.OrderBy(s => s.Key).Select(s => $"{s.Key switch { 0 => "closed while sending a body past the limit", < 0 => $"connection dropped, {-s.Key} on retry", _ => s.Key.ToString(System.Globalization.CultureInfo.InvariantCulture) }}×{s.Value}"))}; 5xx or stack traces {problems.Count}; alive {healthy && !api.HasExited}").Report();
 
         Assert.True(problems.IsEmpty, string.Join('\n', problems.Take(20).Select(p => p[..Math.Min(p.Length, 300)])) + "\n--- Api errors\n" + string.Join('\n', api.Output.Split('\n').Where(l => l.Contains("fail:", StringComparison.Ordinal) || l.Contains("Exception", StringComparison.Ordinal)).Distinct().Take(30)));
-        Assert.All(statuses.Keys, status => Assert.True(status is -1 or 0 or 200 or 202 or (>= 400 and < 500), $"status {status}"));
+        Assert.All(statuses.Keys, status => Assert.True(status is -202 or (<= -400 and > -500) or 0 or 200 or 202 or (>= 400 and < 500), $"status {status}"));
         Assert.True(healthy);
         Assert.False(api.HasExited);
     }

@@ -81,8 +81,8 @@ public static class ChaosSettings
     /// </summary>
     public const string Serial = "chaos, one at a time";
 
-    /// <summary>Posts per load scenario: <c>CHAOS_POSTS</c>, default 3,000.</summary>
-    public static int Posts { get; } = int.TryParse(Environment.GetEnvironmentVariable("CHAOS_POSTS"), out var posts) && posts > 0 ? posts : 3000;
+    /// <summary>Posts per load scenario: <c>CHAOS_POSTS</c>, default 20,000 (issue 9: "20,000 posts in flight").</summary>
+    public static int Posts { get; } = int.TryParse(Environment.GetEnvironmentVariable("CHAOS_POSTS"), out var posts) && posts > 0 ? posts : 20_000;
 
     public static Dictionary<string, string?> Worker() => new()
     {
