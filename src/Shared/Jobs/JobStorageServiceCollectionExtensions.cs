@@ -1,3 +1,4 @@
+using Cruddur.Shared.Resilience;
 using Hangfire;
 using Hangfire.AspNetCore;
 using Hangfire.Logging;
@@ -5,7 +6,6 @@ using Hangfire.PostgreSql;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using Cruddur.Shared.Resilience;
 using Npgsql;
 using Polly;
 

@@ -15,6 +15,8 @@ namespace Cruddur.Worker.Hosting;
 internal sealed class TimerSchedule(
     FunctionCatalog catalog, IRecurringJobManager recurringJobs, JobStorage storage, ILogger<TimerSchedule> logger) : IHostedService
 {
+    private static readonly TimeSpan StartupRunWindow = TimeSpan.FromMinutes(1);
+
     public Task StartAsync(CancellationToken cancellationToken)
     {
         var timers = catalog.Functions.Where(f => f.Trigger is TimerTriggerAttribute).ToList();
@@ -63,8 +65,6 @@ internal sealed class TimerSchedule(
             recurringJobs.Trigger(name);
         }
     }
-
-    private static readonly TimeSpan StartupRunWindow = TimeSpan.FromMinutes(1);
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
