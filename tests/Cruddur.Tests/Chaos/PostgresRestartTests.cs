@@ -154,7 +154,7 @@ public sealed class PostgresRestartTests
     private static List<string> BlockingLocks(TestDatabase db)
     {
         var storage = new Hangfire.PostgreSql.PostgreSqlStorage(
-            new Hangfire.PostgreSql.Factories.NpgsqlConnectionFactory(db.DataSource.ConnectionString, new Hangfire.PostgreSql.PostgreSqlStorageOptions()),
+            new Hangfire.PostgreSql.Factories.NpgsqlConnectionFactory(Cruddur.Shared.Data.ConnectionUrl.Parse(db.Url).ConnectionString, new Hangfire.PostgreSql.PostgreSqlStorageOptions()),
             Cruddur.Shared.Jobs.JobStorageServiceCollectionExtensions.StorageOptions(new Microsoft.Extensions.Configuration.ConfigurationBuilder().Build()));
         var resources = new List<string>();
         using (var reader = db.DataSource.CreateCommand("SELECT resource FROM hangfire.lock").ExecuteReader())
