@@ -85,7 +85,10 @@ public static class CognitoPostConfirmation
             {
                 return $"triggerSource is not a string ({Kind(trigger)})";
             }
-            var source = trigger.GetString()!;
+            if (!TryGetText(trigger, out var source))
+            {
+                return "triggerSource is not valid Unicode text";
+            }
             if (!TriggerSources.Contains(source, StringComparer.Ordinal))
             {
                 // The trigger name is Cognito's, not the user's: safe to echo, but bounded.
@@ -111,7 +114,11 @@ public static class CognitoPostConfirmation
                 {
                     return $"{path} is not a string ({Kind(element)})";
                 }
-                var value = element.GetString()!.Trim();
+                if (!TryGetText(element, out var text))
+                {
+                    return $"{path} is not valid Unicode text";
+                }
+                var value = text.Trim();
                 if (value.Length == 0)
                 {
                     return $"{path} is blank";
@@ -133,6 +140,23 @@ public static class CognitoPostConfirmation
             return "request.userAttributes.email is not an email address";
         }
         return null;
+    }
+
+    /// <summary>
+    /// An escaped unpaired surrogate (<c>"\ud800"</c>) is valid JSON but not text: <c>GetString</c> throws on it.
+    /// </summary>
+    private static bool TryGetText(JsonElement element, out string text)
+    {
+        try
+        {
+            text = element.GetString()!;
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            text = "";
+            return false;
+        }
     }
 
     private static string Kind(JsonElement element) => element.ValueKind switch

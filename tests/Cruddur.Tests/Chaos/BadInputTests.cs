@@ -129,7 +129,8 @@ public sealed class BadInputTests(PostgresServer server, MotoServer moto)
         // Every body is accounted for: a user, a dead letter with its reason, or a job failed with its reason.
         Assert.Equal(bodies.Count, users + deadLettered.Count + failedJobs);
         Assert.Equal(deadLettered.Count, withReason);
-        Assert.True(users >= expected.GetValueOrDefault("user"), $"{users} users for {expected.GetValueOrDefault("user")} valid sign-ups");
+        Assert.Equal(expected.GetValueOrDefault("user"), users);
+        Assert.Equal(expected.GetValueOrDefault("dead-letter"), deadLettered.Count);
         Assert.False(api.HasExited);
     }
 
@@ -242,7 +243,8 @@ public sealed class BadInputTests(PostgresServer server, MotoServer moto)
             {
                 var name = names[random.Next(names.Length)];
                 var handle = random.Next(8) == 0 ? "andrewbrown" : $"chaos_e_{i}";
-                var parses = name.Length is > 0 and <= 256 && !name.Any(char.IsControl) && !name.Any(char.IsSurrogate);
+                // The serializer writes an unpaired surrogate as U+FFFD, so "\ud800x" arrives as a valid name.
+                var parses = name.Length is > 0 and <= 256 && !name.Any(char.IsControl);
                 yield return (SignUp(sub, $"{sub}@example.com", name, handle, "PostConfirmation_ConfirmSignUp"),
                     !parses ? "dead-letter" : handle == "andrewbrown" ? "failed-job" : "user");
                 continue;
@@ -251,7 +253,13 @@ public sealed class BadInputTests(PostgresServer server, MotoServer moto)
             {
                 4 => SignUp(sub, "not-an-email", "Ann", $"chaos_e_{i}", "PostConfirmation_ConfirmSignUp"),
                 5 => SignUp(sub, $"{sub}@example.com", "Ann", $"chaos_e_{i}", "PreSignUp_SignUp"),
-                6 => random.Next(3) switch { 0 => "not json", 1 => "[1,2,3]", _ => "{\"request\":{\"userAttributes\":null}}" },
+                6 => random.Next(4) switch
+                {
+                    0 => "not json",
+                    1 => "[1,2,3]",
+                    2 => "{\"request\":{\"userAttributes\":null}}",
+                    _ => SignUp(sub, $"{sub}@example.com", "Ann", $"chaos_e_{i}", "PostConfirmation_ConfirmSignUp").Replace("\"Ann\"", "\"\\ud800\"", StringComparison.Ordinal),
+                },
                 _ => JsonSerializer.Serialize(new { triggerSource = "PostConfirmation_ConfirmSignUp", request = new { userAttributes = new { sub = 42, email = true } } }),
             }, "dead-letter");
         }

@@ -99,6 +99,9 @@ public class CognitoPostConfirmationTests
             { Top("request", new JsonObject { ["userAttributes"] = new JsonArray() }), "request.userAttributes is missing or not an object" },
             { With("email", "no-at-sign.example.com"), "request.userAttributes.email is not an email address" },
             { With("name", "Andrew\u0000Brown"), "request.userAttributes.name contains control characters" },
+            // A JSON escape of an unpaired surrogate is valid JSON but not text: reading it used to throw.
+            { Event().Replace("Andrew Brown", "\\ud800x", StringComparison.Ordinal), "request.userAttributes.name is not valid Unicode text" },
+            { Event().Replace("PostConfirmation_ConfirmSignUp", "\\udfff", StringComparison.Ordinal), "triggerSource is not valid Unicode text" },
         };
         foreach (var (attribute, maxLength) in new[] { ("sub", 128), ("email", 254), ("preferred_username", 128), ("name", 256) })
         {
