@@ -7,10 +7,11 @@ using Cruddur.Shared.Users;
 namespace Cruddur.Api.Users;
 
 /// <summary>
-/// Reads Cognito post-confirmation events from SQS and enqueues one <c>ingest-cognito-user</c> job per
-/// sign-up. A message is deleted only after its job is committed to Postgres, so a crash, a shutdown or a
-/// database outage loses nothing: the message comes back after its visibility timeout. A body that cannot be
-/// a user goes to the dead-letter queue with its reason. Bodies hold emails: they are never logged.
+/// Reads Cognito post-confirmation events from SQS and enqueues the sign-ups of each receive as one
+/// <c>ingest-cognito-user</c> job: one commit for up to ten messages. A message is deleted only after its
+/// job is committed to Postgres, so a crash, a shutdown or a database outage loses nothing: the message comes
+/// back after its visibility timeout. A body that cannot be a user goes to the dead-letter queue with its
+/// reason. Bodies hold emails: they are never logged.
 /// </summary>
 public sealed class CognitoUsersIngress(
     IAmazonSQS sqs,
@@ -88,32 +89,21 @@ public sealed class CognitoUsersIngress(
         }
     }
 
-    /// <summary>Enqueues or dead-letters each message, then deletes those that are safe to delete. False when Postgres failed.</summary>
+    /// <summary>
+    /// Enqueues the batch's sign-ups as one job (one commit for up to ten messages), dead-letters each body that
+    /// cannot be a user, then deletes the messages that are safe to delete. False when Postgres failed.
+    /// </summary>
     private async Task<bool> HandleBatchAsync(int poller, List<Message> messages)
     {
         var done = new List<Message>(messages.Count);
-        var storageFailed = false;
+        var signUps = new List<(Message Message, IngestCognitoUserJob Job)>(messages.Count);
         foreach (var message in messages)
         {
             try
             {
                 if (CognitoPostConfirmation.TryParse(message.Body, out var job, out var rejection))
                 {
-                    if (storageFailed)
-                    {
-                        continue; // Postgres just failed: leave the rest of the batch to come back
-                    }
-                    try
-                    {
-                        // Not cancellable: a job being stored at shutdown is finished, then its message deleted.
-                        await jobs.EnqueueAsync(job, CancellationToken.None);
-                        done.Add(message);
-                    }
-                    catch (Exception e)
-                    {
-                        storageFailed = true;
-                        logger.LogWarning(e, "Poller {Poller}: enqueueing message {MessageId} failed; it stays in the queue", poller, message.MessageId);
-                    }
+                    signUps.Add((message, job));
                 }
                 else if (await DeadLetterAsync(message, rejection))
                 {
@@ -124,6 +114,22 @@ public sealed class CognitoUsersIngress(
             {
                 // One message never stops the poller; it is not deleted, so it comes back (and is redriven).
                 logger.LogError(e, "Poller {Poller}: message {MessageId} could not be handled; it stays in the queue", poller, message.MessageId);
+            }
+        }
+
+        var storageFailed = false;
+        if (signUps.Count > 0)
+        {
+            try
+            {
+                // Not cancellable: a job being stored at shutdown is finished, then its messages deleted.
+                await jobs.EnqueueBatchAsync(signUps.ConvertAll(s => s.Job), CancellationToken.None);
+                done.AddRange(signUps.Select(s => s.Message));
+            }
+            catch (Exception e)
+            {
+                storageFailed = true;
+                logger.LogWarning(e, "Poller {Poller}: enqueueing {Count} sign-up(s) failed; their messages stay in the queue", poller, signUps.Count);
             }
         }
         await DeleteAsync(poller, done);

@@ -1,5 +1,6 @@
 using Amazon.SQS;
 using Cruddur.Api.Users;
+using Cruddur.Shared.Users;
 using Cruddur.Tests.Fixtures;
 using Cruddur.Worker.Users;
 using Microsoft.Extensions.DependencyInjection;
@@ -70,6 +71,27 @@ public sealed class CognitoSignUpTests(PostgresServer server, MotoServer moto) :
         Assert.DoesNotContain("impostor@example.com", reason, StringComparison.Ordinal);
         Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM hangfire.state WHERE name = 'Scheduled'"));
         Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM users WHERE handle = 'andrewbrown'"));
+    }
+
+    [Fact]
+    public async Task In_a_batch_a_taken_handle_is_split_out_and_fails_alone_while_the_rest_are_stored()
+    {
+        IngestCognitoUserJob[] batch =
+        [
+            new("sub-ann", "ann@example.com", "Ann", "ann"),
+            new("sub-impostor", "impostor@example.com", "Not Andrew", "andrewbrown"),
+            new("sub-bob", "bob@example.com", "Bob", "bob"),
+        ];
+
+        var jobId = await _worker.Jobs.EnqueueBatchAsync(batch, TestContext.Current.CancellationToken);
+
+        Assert.Equal("Succeeded", (await HangfireJobs.WaitForFinalStateAsync(_db.DataSource, jobId)).State);
+        Assert.Equal(2L, await _db.ScalarAsync<long>("SELECT count(*) FROM users WHERE cognito_user_id IN ('sub-ann', 'sub-bob')"));
+        await EventuallyAsync("SELECT count(*) FROM hangfire.job WHERE statename = 'Failed'", 1);
+        var reason = await _db.ScalarAsync<string>("SELECT s.reason FROM hangfire.job j JOIN hangfire.state s ON s.id = j.stateid WHERE j.statename = 'Failed'");
+        Assert.Contains("The handle 'andrewbrown' is already taken by another user; cognito user sub-impostor", reason, StringComparison.Ordinal);
+        Assert.Equal(2L, await _db.ScalarAsync<long>("SELECT count(*) FROM hangfire.job"));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM users WHERE cognito_user_id = 'sub-impostor'"));
     }
 
     private async Task EventuallyAsync(string countSql, long expected)

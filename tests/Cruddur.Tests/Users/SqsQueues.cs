@@ -75,8 +75,11 @@ public sealed class SqsQueues(MotoServer moto) : IDisposable
     public void Dispose() => Client.Dispose();
 }
 
-/// <summary>A job as Hangfire stored it: the function it names, its queue, and the payload it carries.</summary>
-public sealed record StoredJob(string Function, string Queue, IngestCognitoUserJob Payload)
+/// <summary>
+/// A job as Hangfire stored it: the function it names, its queue, and the sign-ups it carries (the ingress
+/// enqueues a receive's sign-ups as one job; a split-out job carries one).
+/// </summary>
+public sealed record StoredJob(string Function, string Queue, IReadOnlyList<IngestCognitoUserJob> SignUps)
 {
     /// <summary>Every job in the database's Hangfire storage, read from <c>hangfire.job</c> as an operator would.</summary>
     public static async Task<List<StoredJob>> ReadAllAsync(TestDatabase db)
@@ -92,10 +95,17 @@ public sealed record StoredJob(string Function, string Queue, IngestCognitoUserJ
             var arguments = JsonSerializer.Deserialize<string?[]>(reader.GetString(1))!;
             var function = JsonSerializer.Deserialize<string>(arguments[0]!)!;
             var payload = JsonSerializer.Deserialize<string>(arguments[1]!)!;
-            jobs.Add(new StoredJob(function, reader.IsDBNull(2) ? "" : reader.GetString(2), JsonSerializer.Deserialize<IngestCognitoUserJob>(payload, JobPayload.Options)!));
+            IReadOnlyList<IngestCognitoUserJob> signUps = payload.StartsWith('[')
+                ? JsonSerializer.Deserialize<List<IngestCognitoUserJob>>(payload, JobPayload.Options)!
+                : [JsonSerializer.Deserialize<IngestCognitoUserJob>(payload, JobPayload.Options)!];
+            jobs.Add(new StoredJob(function, reader.IsDBNull(2) ? "" : reader.GetString(2), signUps));
         }
         return jobs;
     }
+
+    /// <summary>The sign-ups of every stored job, in the order they were enqueued.</summary>
+    public static async Task<List<IngestCognitoUserJob>> SignUpsAsync(TestDatabase db) =>
+        [.. (await ReadAllAsync(db)).SelectMany(job => job.SignUps)];
 
     public static async Task<long> CountAsync(TestDatabase db) => await db.ScalarAsync<long>("SELECT count(*) FROM hangfire.job");
 }
