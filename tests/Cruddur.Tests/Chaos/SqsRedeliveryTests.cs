@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Cruddur.Shared.Users;
 using Cruddur.Tests.Fixtures;
 using Cruddur.Tests.Users;
 
@@ -55,12 +56,12 @@ public sealed class SqsRedeliveryTests(PostgresServer server, MotoServer moto)
             }
             await Task.Delay(250);
         }
-        var jobs = await db.ScalarAsync<long>("SELECT count(*) FROM hangfire.job");
-        var enqueued = (await StoredJob.SignUpsAsync(db)).Count;
+        var ingestJobs = (await StoredJob.ReadAllAsync(db)).Where(job => job.Function == IngestCognitoUserJob.Function).ToList();
+        var enqueued = ingestJobs.Sum(job => job.SignUps.Count);
         var distinct = await db.ScalarAsync<long>("SELECT count(DISTINCT cognito_user_id) FROM public.users WHERE starts_with(handle, 'chaos_d_')");
         var deadLettered = (await sqs.DrainAsync(deadLetters)).Count;
         new ChaosCounts("(d) SQS each event twice, Api and Worker kill -9", users * 2, users * 2, stored, stored - distinct, users - distinct,
-            $"{users} distinct sign-ups, {enqueued} enqueued in {jobs} ingest jobs (every extra one a redelivery made harmless), dead-lettered {deadLettered}").Report();
+            $"{users} distinct sign-ups, {enqueued} enqueued in {ingestJobs.Count} ingest jobs (every extra one a redelivery made harmless), dead-lettered {deadLettered}").Report();
         await api.DisposeAsync();
         await worker.DisposeAsync();
 

@@ -77,7 +77,7 @@ public sealed class SqsQueues(MotoServer moto) : IDisposable
 
 /// <summary>
 /// A job as Hangfire stored it: the function it names, its queue, and the sign-ups it carries (the ingress
-/// enqueues a receive's sign-ups as one job; a split-out job carries one).
+/// enqueues a receive's sign-ups as one job; a split-out job carries one; any other function's job, none).
 /// </summary>
 public sealed record StoredJob(string Function, string Queue, IReadOnlyList<IngestCognitoUserJob> SignUps)
 {
@@ -95,8 +95,9 @@ public sealed record StoredJob(string Function, string Queue, IReadOnlyList<Inge
             var arguments = JsonSerializer.Deserialize<string?[]>(reader.GetString(1))!;
             var function = JsonSerializer.Deserialize<string>(arguments[0]!)!;
             var payload = JsonSerializer.Deserialize<string>(arguments[1]!)!;
-            IReadOnlyList<IngestCognitoUserJob> signUps = payload.StartsWith('[')
-                ? JsonSerializer.Deserialize<List<IngestCognitoUserJob>>(payload, JobPayload.Options)!
+            IReadOnlyList<IngestCognitoUserJob> signUps =
+                function != IngestCognitoUserJob.Function ? [] // a timer's tick, say, when a whole Worker runs
+                : payload.StartsWith('[') ? JsonSerializer.Deserialize<List<IngestCognitoUserJob>>(payload, JobPayload.Options)!
                 : [JsonSerializer.Deserialize<IngestCognitoUserJob>(payload, JobPayload.Options)!];
             jobs.Add(new StoredJob(function, reader.IsDBNull(2) ? "" : reader.GetString(2), signUps));
         }
