@@ -16,7 +16,7 @@ public sealed class ProcessCrashTests(PostgresServer server)
     {
         await using var db = await TestDatabase.CreateAsync(server, seed: true);
         await using var steady = ServiceProcess.StartWorker(db.Url, ChaosSettings.Worker());
-        var victim = ServiceProcess.StartWorker(db.Url, ChaosSettings.Worker());
+        await using var victim = new RestartableProcess(ServiceProcess.StartWorker(db.Url, ChaosSettings.Worker()));
         var apiPort = PortAllocator.Free();
         await using var api = await ServiceProcess.StartApiAsync(db.Url, apiPort, ChaosSettings.Api());
         var load = new ActivityLoad([Local(apiPort)], "a-worker-killed", ChaosSettings.Posts);
@@ -28,9 +28,7 @@ public sealed class ProcessCrashTests(PostgresServer server)
         {
             await Task.Delay(random.Next(1500, 4000));
             killedWhileBusy += await CountAsync(db, "SELECT count(*) FROM hangfire.job WHERE statename = 'Processing'") > 0 ? 1 : 0;
-            await victim.KillAsync();
-            await victim.DisposeAsync();
-            victim = ServiceProcess.StartWorker(db.Url, ChaosSettings.Worker());
+            await victim.KillAndRestartAsync(() => ServiceProcess.StartWorker(db.Url, ChaosSettings.Worker()));
         }
         await posting;
         var counts = (await ChaosCounts.SettleAsync(db, load, "(a) Worker kill -9 x3", TimeSpan.FromSeconds(180),
@@ -38,7 +36,7 @@ public sealed class ProcessCrashTests(PostgresServer server)
         await victim.DisposeAsync();
         if (counts.Lost > 0)
         {
-            TestContext.Current.TestOutputHelper?.WriteLine($"--- steady Worker (tail)\n{steady.Output[^Math.Min(steady.Output.Length, 4000)..]}\n--- restarted Worker (tail)\n{victim.Output[^Math.Min(victim.Output.Length, 4000)..]}");
+            TestContext.Current.TestOutputHelper?.WriteLine($"--- steady Worker (tail)\n{steady.Output[^Math.Min(steady.Output.Length, 4000)..]}\n--- restarted Worker (tail)\n{victim.Current.Output[^Math.Min(victim.Current.Output.Length, 4000)..]}");
         }
 
         Assert.Empty(load.Unexpected);
@@ -54,7 +52,7 @@ public sealed class ProcessCrashTests(PostgresServer server)
         await using var db = await TestDatabase.CreateAsync(server, seed: true);
         await using var worker = ServiceProcess.StartWorker(db.Url, ChaosSettings.Worker());
         var port = PortAllocator.Free();
-        var victim = await ServiceProcess.StartApiAsync(db.Url, port, ChaosSettings.Api());
+        await using var victim = new RestartableProcess(await ServiceProcess.StartApiAsync(db.Url, port, ChaosSettings.Api()));
         var otherPort = PortAllocator.Free();
         await using var other = await ServiceProcess.StartApiAsync(db.Url, otherPort, ChaosSettings.Api());
         // Each client sends to one Api and retries at the other: a retry of an unanswered post crosses processes.
@@ -65,9 +63,7 @@ public sealed class ProcessCrashTests(PostgresServer server)
         for (var kill = 0; kill < 2; kill++)
         {
             await Task.Delay(random.Next(1000, 3000));
-            await victim.KillAsync();
-            await victim.DisposeAsync();
-            victim = await ServiceProcess.StartApiAsync(db.Url, port, ChaosSettings.Api());
+            await victim.KillAndRestartAsync(() => ServiceProcess.StartApiAsync(db.Url, port, ChaosSettings.Api()));
         }
         await posting;
 

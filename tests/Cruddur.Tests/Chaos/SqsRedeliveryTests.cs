@@ -28,21 +28,17 @@ public sealed class SqsRedeliveryTests(PostgresServer server, MotoServer moto)
             ["COGNITO_USERS_WAIT_SECONDS"] = "1",
             ["HANGFIRE_INVISIBILITY_TIMEOUT_SECONDS"] = "15",
         };
-        var worker = ServiceProcess.StartWorker(db.Url, ChaosSettings.Worker());
+        await using var worker = new RestartableProcess(ServiceProcess.StartWorker(db.Url, ChaosSettings.Worker()));
         var port = PortAllocator.Free();
-        var api = await ServiceProcess.StartApiAsync(db.Url, port, environment);
+        await using var api = new RestartableProcess(await ServiceProcess.StartApiAsync(db.Url, port, environment));
 
         var events = Enumerable.Range(0, users).Select(Event).ToList();
         var random = new Random(13);
         var sending = sqs.SendAsync(queue, events.Concat(events).OrderBy(_ => random.Next()).ToList());
         await Task.Delay(random.Next(500, 1500));
-        await api.KillAsync();
-        await api.DisposeAsync();
-        api = await ServiceProcess.StartApiAsync(db.Url, port, environment);
+        await api.KillAndRestartAsync(() => ServiceProcess.StartApiAsync(db.Url, port, environment));
         await Task.Delay(random.Next(300, 1000));
-        await worker.KillAsync();
-        await worker.DisposeAsync();
-        worker = ServiceProcess.StartWorker(db.Url, ChaosSettings.Worker());
+        await worker.KillAndRestartAsync(() => ServiceProcess.StartWorker(db.Url, ChaosSettings.Worker()));
         await sending;
 
         var deadline = DateTime.UtcNow.AddSeconds(120);

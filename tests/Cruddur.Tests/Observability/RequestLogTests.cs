@@ -1,0 +1,33 @@
+using Cruddur.Tests.Fixtures;
+
+namespace Cruddur.Tests.Observability;
+
+/// <summary>What the Api writes per request, as a real process: its console is the operator's log.</summary>
+public class RequestLogTests(PostgresServer server)
+{
+    [Fact]
+    public async Task By_default_a_request_adds_no_log_line_and_the_aspnetcore_level_brings_them_back()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+
+        var quiet = await LinesForTenFeedRequestsAsync(db, environment: null);
+        var verbose = await LinesForTenFeedRequestsAsync(db, new Dictionary<string, string?> { ["Logging__LogLevel__Microsoft.AspNetCore"] = "Information" });
+
+        Assert.DoesNotContain(quiet, line => line.Contains("/api/activities/home", StringComparison.Ordinal));
+        Assert.Equal(10, verbose.Count(line => line.Contains("Request finished HTTP/1.1 GET", StringComparison.Ordinal)));
+    }
+
+    private static async Task<string[]> LinesForTenFeedRequestsAsync(TestDatabase db, IReadOnlyDictionary<string, string?>? environment)
+    {
+        var port = PortAllocator.Free();
+        await using var api = await ServiceProcess.StartApiAsync(db.Url, port, environment);
+        using var http = new HttpClient();
+        var before = api.Output.Length;
+        for (var i = 0; i < 10; i++)
+        {
+            (await http.GetAsync(new Uri($"http://127.0.0.1:{port}/api/activities/home"), TestContext.Current.CancellationToken)).EnsureSuccessStatusCode();
+        }
+        await Task.Delay(300, TestContext.Current.CancellationToken); // the console logger writes from its own thread
+        return api.Output[before..].Split('\n', StringSplitOptions.RemoveEmptyEntries);
+    }
+}
