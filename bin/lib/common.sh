@@ -117,3 +117,52 @@ aws_cli() {
 aws_sqs() {
   aws_cli sqs "$@"
 }
+
+# Installs the apt packages a script needs when they are missing (as root), or fails naming the exact command.
+# Every entry script calls it first, so bin/up and bin/test work on a bare Debian machine of this kind.
+#   require_prerequisites            PostgreSQL's tools, psql, curl, jq, moto_server and the aws CLI
+#   require_prerequisites --browser  also headless Chromium and a font (the dashboard's browser test)
+#   require_prerequisites --bench    also pgbench's package and wrk
+require_prerequisites() {
+  command -v dotnet >/dev/null 2>&1 \
+    || fail "dotnet not found: install the .NET 10 SDK (https://learn.microsoft.com/dotnet/core/install/linux-debian)."
+  local missing=() extra
+  if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    missing+=(postgresql)
+  fi
+  command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+  command -v jq >/dev/null 2>&1 || missing+=(jq)     # bin/sqs-send-cognito-event builds JSON with it
+  command -v curl >/dev/null 2>&1 || missing+=(curl) # bin/up waits for the Api with it
+  for extra in "$@"; do
+    case "$extra" in
+      --browser) command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-dejavu-core) ;;
+      --bench)
+        command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+        command -v pgbench >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pgbench >/dev/null 2>&1 || missing+=(postgresql-contrib)
+        ;;
+      *) fail "require_prerequisites: unknown option $extra" ;;
+    esac
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    [ "$(id -u)" = 0 ] || fail "missing packages: ${missing[*]}; run as root, or: sudo apt-get update && sudo apt-get install -y ${missing[*]}"
+    echo "installing: ${missing[*]}"
+    # apt's lists may be stale or absent on a fresh machine: update once before installing.
+    # Another apt run (an unattended upgrade, a parallel script) may hold the lists' lock for a while: wait for it
+    # (DPkg::Lock::Timeout covers dpkg's lock, not the lists').
+    local attempt errors
+    errors=$(mktemp)
+    for attempt in $(seq 1 60); do
+      apt-get -o DPkg::Lock::Timeout=600 update -qq 2>"$errors" && break
+      grep -q 'Could not get lock' "$errors" || { cat "$errors" >&2; break; }
+      [ "$attempt" = 1 ] && echo "waiting for another apt-get to finish..."
+      sleep 5
+    done
+    rm -f "$errors"
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+      || fail "could not install ${missing[*]} (apt-get install -y ${missing[*]})"
+  fi
+  # The AWS emulator and CLI come with this kind of machine (Python packages; PyPI is not reachable from here).
+  command -v moto_server >/dev/null 2>&1 || fail "moto_server not found: pip install 'moto[server]' (the tests and bin/up start it as their AWS emulator)."
+  command -v aws >/dev/null 2>&1 || fail "aws CLI not found: pip install awscli (the bin/sqs-* and bin/rds-* scripts use it)."
+  find_postgres_tools
+}
