@@ -19,23 +19,43 @@ fail() {
 
 # Sets CON_URL from CONNECTION_URL, or from PROD_CONNECTION_URL when the first argument is "prod".
 # Sets PROD=1 for prod. Callers then `shift "$URL_ARGS"` to drop the "prod" argument.
+# The "running in ..." line goes to stderr, so that a script's stdout (bin/db-connect -c ...) pipes cleanly.
 choose_url() {
   PROD=0
   URL_ARGS=0
   if [ "${1:-}" = "prod" ]; then
     PROD=1
     URL_ARGS=1
-    echo "running in production"
+    echo "running in production" >&2
     CON_URL="${PROD_CONNECTION_URL:-}"
     [ -n "$CON_URL" ] || fail "PROD_CONNECTION_URL is not set (postgresql://user:password@host:5432/cruddur)."
   else
-    echo "running in development"
+    echo "running in development" >&2
     CON_URL="${CONNECTION_URL:-}"
     [ -n "$CON_URL" ] || fail "CONNECTION_URL is not set: export CONNECTION_URL=postgresql://postgres:password@127.0.0.1:5432/cruddur (or run bin/up)."
   fi
   case "$CON_URL" in
     postgresql://* | postgres://*) ;;
     *) fail "the connection URL must start with postgresql:// (postgresql://user:password@host:5432/cruddur)." ;;
+  esac
+  CON_URL=$(url_with_tls "$CON_URL")
+}
+
+# The URL with sslmode=require added when its host is not this machine and it names no sslmode, as the .NET side
+# does (ConnectionUrl.cs): psql's own default, prefer, would fall back to plain text.
+url_with_tls() {
+  local url="$1" host="${1#*://}"
+  host="${host%%\?*}"
+  host="${host##*@}"
+  host="${host%%/*}"
+  case "$host" in
+    \[*\]*) host="${host%%]*}" host="${host#[}" ;; # [::1]:5432
+    *) host="${host%%:*}" ;;
+  esac
+  case "$url" in *sslmode=*) printf '%s\n' "$url"; return ;; esac
+  case "$host" in
+    "" | localhost | 127.* | ::1 | /*) printf '%s\n' "$url" ;;
+    *) case "$url" in *\?*) printf '%s&sslmode=require\n' "$url" ;; *) printf '%s?sslmode=require\n' "$url" ;; esac ;;
   esac
 }
 

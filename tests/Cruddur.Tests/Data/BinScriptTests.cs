@@ -45,7 +45,7 @@ public class BinScriptTests(PostgresServer server)
         var schema = await Repository.RunScriptAsync("db-schema-load", ["prod"], env);
 
         Assert.True(create.ExitCode == 0 && schema.ExitCode == 0, create + "\n" + schema);
-        Assert.Contains("running in production", schema.Stdout, StringComparison.Ordinal);
+        Assert.Contains("running in production", schema.Stderr, StringComparison.Ordinal);
         Assert.Equal((0L, 0L), await CountsAsync(url));
     }
 
@@ -118,6 +118,34 @@ public class BinScriptTests(PostgresServer server)
         Assert.Contains("cannot reach PostgreSQL at postgresql://postgres:***@127.0.0.1:1", result.Stderr, StringComparison.Ordinal);
         Assert.DoesNotContain(PostgresServer.Password, result.Output, StringComparison.Ordinal);
         Assert.DoesNotContain(Uri.EscapeDataString(PostgresServer.Password), result.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Db_connect_prints_only_what_psql_prints_on_stdout()
+    {
+        var url = server.UrlForNewDatabase("pipe");
+        Assert.Equal(0, (await Repository.RunScriptAsync("db-setup", [], Env(url))).ExitCode);
+
+        var result = await Repository.RunScriptAsync("db-connect", ["-X", "-A", "-t", "-c", "SELECT handle FROM users ORDER BY handle"], Env(url));
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal("andrewbrown\nbayko\n", result.Stdout);
+        Assert.Contains("running in development", result.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_database_host_that_is_not_this_machine_is_reached_only_over_tls()
+    {
+        // The test server has no TLS. Spelled as an IPv4-mapped IPv6 address, its host is not one the scripts know as
+        // this machine, so they must require TLS (psql's own default, prefer, would quietly fall back to plain text).
+        var url = server.UrlForNewDatabase("tls").Replace($"@{server.Host}:", "@[::ffff:127.0.0.1]:", StringComparison.Ordinal);
+        var env = new Dictionary<string, string?> { ["PROD_CONNECTION_URL"] = url };
+
+        var result = await Repository.RunScriptAsync("db-create", ["prod"], env);
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("SSL", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain(PostgresServer.Password, result.Output, StringComparison.Ordinal);
     }
 
     private static Dictionary<string, string?> Env(string url) => new() { ["CONNECTION_URL"] = url };
