@@ -14,10 +14,10 @@ namespace Cruddur.Api.Activities;
 
 /// <summary>
 /// <c>Idempotency-Key</c> on POST /api/activities: the same key from the same user (the signed-in user, or without
-/// authentication the body's <c>user_handle</c>) within 24 hours answers the first 202 again (status, body, Location) and never makes a second activity.
-/// Crash-safe without a transaction across the job and the key: the activity's uuid is derived from
-/// (handle, key), so a retry after the Api died between enqueueing and recording enqueues the same uuid, and
-/// the Worker's insert (idempotent on uuid) stores it once. Only 202s are recorded: a 4xx is the same on retry.
+/// authentication the body's <c>user_handle</c>) within 24 hours answers the first 202 again (status, body, Location)
+/// and never makes a second activity. Crash-safe without a transaction across the job and the key: the activity's
+/// uuid is derived from (handle, key), so a retry after the Api died between enqueueing and recording enqueues the
+/// same uuid, and the Worker's insert (idempotent on uuid) stores it once. Only 202s are recorded: a 4xx is the same on retry.
 /// </summary>
 public sealed class IdempotencyFilter(
     Db db, UserDirectory users, IOptions<JsonOptions> json, ILogger<IdempotencyFilter> logger) : IEndpointFilter

@@ -1,10 +1,14 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Cruddur.Api.Authentication;
 using Cruddur.Tests.Fixtures;
 using Cruddur.Worker.Activities;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
 
 namespace Cruddur.Tests.Activities;
 
@@ -174,7 +178,69 @@ public sealed class SignedInPostTests(PostgresServer server, MotoServer moto) : 
         Assert.Contains(CognitoAuthenticationOptions.ClientIdsKey, Assert.Throws<InvalidOperationException>(() => noClients.Server).Message, StringComparison.Ordinal);
     }
 
-    private async Task<HttpResponseMessage> PostAsync(string body, string? accessToken, string? idempotencyKey = null)
+    [Fact]
+    public async Task A_key_the_pool_publishes_after_startup_is_fetched_when_a_token_names_it_and_an_unknown_key_is_refused()
+    {
+        // moto signs with one fixed key, so a pool whose keys rotate is played by a local JWKS server and our own tokens.
+        using var first = RSA.Create(2048);
+        using var rotated = RSA.Create(2048);
+        using var forged = RSA.Create(2048);
+        await using var keys = IpEchoServer.Start(Jwks((first, "first")));
+        const string pool = "us-east-1_Rotating";
+        await using var api = new ApiFactory(_db.Url, new Dictionary<string, string?>(moto.Environment)
+        {
+            ["AWS_ENDPOINT_URL"] = keys.Url,
+            [CognitoAuthenticationOptions.UserPoolIdKey] = pool,
+            [CognitoAuthenticationOptions.ClientIdsKey] = "rotating-client",
+        });
+        using var http = api.CreateClient();
+
+        Assert.Equal(HttpStatusCode.Accepted, (await PostAsync(http, Hello, Token(first, "first", pool))).StatusCode);
+        keys.Answer = Jwks((first, "first"), (rotated, "rotated"));
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        HttpStatusCode status;
+        while ((status = (await PostAsync(http, Hello, Token(rotated, "rotated", pool))).StatusCode) != HttpStatusCode.Accepted)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"a token signed with the rotated key still got {status}");
+            await Task.Delay(200);
+        }
+        var fetches = keys.Requests;
+
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, (await PostAsync(http, Hello, Token(forged, "forged", pool))).StatusCode);
+            Assert.Equal(HttpStatusCode.Unauthorized, (await PostAsync(http, Hello, Token(forged, "first", pool))).StatusCode);
+        }
+        // An unknown kid may make the Api fetch the keys again at most once a minute, not once per request.
+        Assert.InRange(keys.Requests, fetches, fetches + 1);
+    }
+
+    private static string Jwks(params (RSA Key, string Id)[] keys) => new JsonObject
+    {
+        ["keys"] = new JsonArray([.. keys.Select(k =>
+        {
+            var p = k.Key.ExportParameters(includePrivateParameters: false);
+            return (JsonNode)new JsonObject
+            {
+                ["kty"] = "RSA", ["alg"] = "RS256", ["use"] = "sig", ["kid"] = k.Id,
+                ["n"] = Base64UrlEncoder.Encode(p.Modulus), ["e"] = Base64UrlEncoder.Encode(p.Exponent),
+            };
+        })]),
+    }.ToJsonString();
+
+    /// <summary>An access token as Cognito writes one, for alice, signed with <paramref name="key"/> under <paramref name="kid"/>.</summary>
+    private string Token(RSA key, string kid, string pool) => new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
+    {
+        Issuer = $"https://cognito-idp.{MotoServer.Region}.amazonaws.com/{pool}",
+        Expires = DateTime.UtcNow.AddHours(1),
+        Claims = new Dictionary<string, object> { ["sub"] = _alice.Sub, ["token_use"] = "access", ["client_id"] = "rotating-client" },
+        SigningCredentials = new SigningCredentials(new RsaSecurityKey(key) { KeyId = kid }, SecurityAlgorithms.RsaSha256),
+    });
+
+    private Task<HttpResponseMessage> PostAsync(string body, string? accessToken, string? idempotencyKey = null) =>
+        PostAsync(_http, body, accessToken, idempotencyKey);
+
+    private static async Task<HttpResponseMessage> PostAsync(HttpClient http, string body, string? accessToken, string? idempotencyKey = null)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "/api/activities") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
         if (accessToken is not null)
@@ -185,7 +251,7 @@ public sealed class SignedInPostTests(PostgresServer server, MotoServer moto) : 
         {
             request.Headers.Add("Idempotency-Key", idempotencyKey);
         }
-        return await _http.SendAsync(request);
+        return await http.SendAsync(request);
     }
 
     private async Task<string> WaitForAuthorSubAsync(Guid activity)
