@@ -222,8 +222,12 @@ public sealed class SignedInPostTests(PostgresServer server, MotoServer moto) : 
             var p = k.Key.ExportParameters(includePrivateParameters: false);
             return (JsonNode)new JsonObject
             {
-                ["kty"] = "RSA", ["alg"] = "RS256", ["use"] = "sig", ["kid"] = k.Id,
-                ["n"] = Base64UrlEncoder.Encode(p.Modulus), ["e"] = Base64UrlEncoder.Encode(p.Exponent),
+                ["kty"] = "RSA",
+                ["alg"] = "RS256",
+                ["use"] = "sig",
+                ["kid"] = k.Id,
+                ["n"] = Base64UrlEncoder.Encode(p.Modulus),
+                ["e"] = Base64UrlEncoder.Encode(p.Exponent),
             };
         })]),
     }.ToJsonString();

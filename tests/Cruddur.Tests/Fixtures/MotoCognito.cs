@@ -56,7 +56,10 @@ public sealed class MotoCognito : IDisposable
         });
         await CallAsync(_http, "AdminSetUserPassword", new JsonObject
         {
-            ["UserPoolId"] = PoolId, ["Username"] = username, ["Password"] = Password, ["Permanent"] = true,
+            ["UserPoolId"] = PoolId,
+            ["Username"] = username,
+            ["Password"] = Password,
+            ["Permanent"] = true,
         });
         var user = await CallAsync(_http, "AdminGetUser", new JsonObject { ["UserPoolId"] = PoolId, ["Username"] = username });
         var sub = user["UserAttributes"]!.AsArray().Single(a => a!["Name"]!.GetValue<string>() == "sub")!["Value"]!.GetValue<string>();
