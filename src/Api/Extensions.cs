@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Cruddur.Api.Activities;
+using Cruddur.Api.Authentication;
 using Cruddur.Api.Dashboard;
 using Cruddur.Api.Health;
 using Cruddur.Api.Jobs;
@@ -35,6 +36,7 @@ public static class Extensions
         services.AddHostedService(provider => provider.GetRequiredService<ActivityBatcher>());
         services.AddSingleton<ActivityStore>();
         services.AddCognitoUsersIngress(builder.Configuration);
+        services.AddCognitoAuthentication(builder.Configuration);
         services.AddCruddurTelemetry(builder.Configuration, "cruddur-api",
             tracing => tracing.AddAspNetCoreInstrumentation(),
             metrics => metrics.AddMeter("Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel"));
@@ -60,6 +62,7 @@ public static class Extensions
     {
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseCognitoAuthentication();
         app.MapActivitiesApi();
         app.MapJobsApi();
         app.MapCruddurDashboard();

@@ -1,3 +1,5 @@
+using System.Globalization;
+using Cruddur.Api.Authentication;
 using Cruddur.Shared.Activities;
 using Cruddur.Shared.Users;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -15,16 +17,27 @@ public static class ActivitiesApi
 
     public const int MaxPageSize = 100;
 
+    /// <summary>How long a signed-in user whose sign-up is still queued is asked to wait (the ingest takes a second or two).</summary>
+    public const int SignUpPendingRetryAfterSeconds = 2;
+
     public static RouteGroupBuilder MapActivitiesApi(this IEndpointRouteBuilder routes)
     {
         var api = routes.MapGroup("/api/activities").WithTags("Activities");
         // No Accepts<T>() here: it would answer a wrong content type 415 before the handler's 400 (the contract).
-        api.MapPost("/", PostAsync)
+        var post = api.MapPost("/", PostAsync)
             .AddEndpointFilter<IdempotencyFilter>()
             .Produces<AcceptedActivity>(StatusCodes.Status202Accepted)
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .Produces<RejectedActivity>(StatusCodes.Status422UnprocessableEntity);
+        if (routes.ServiceProvider.GetRequiredService<CognitoAuthenticationOptions>().Enabled)
+        {
+            // Checked before the body is read and before the group commit: a 401 queues nothing. Reads stay open.
+            post.RequireAuthorization()
+                .ProducesProblem(StatusCodes.Status401Unauthorized)
+                .ProducesProblem(StatusCodes.Status403Forbidden)
+                .ProducesProblem(StatusCodes.Status409Conflict);
+        }
         api.MapGet("/home", HomeAsync);
         api.MapGet("/{uuid:guid}", GetAsync);
         return api;
@@ -33,7 +46,8 @@ public static class ActivitiesApi
     /// <summary>
     /// Validates the post, chooses its uuid and times, and answers 202 once the create-activity job carrying
     /// it (with the posts that arrived alongside) is committed to Postgres: the activity is stored by a Worker
-    /// moments later, exactly once.
+    /// moments later, exactly once. Signed in (a Cognito pool is configured), the author is the token's user:
+    /// 409 while their sign-up is not stored yet, 403 if the body's <c>user_handle</c> names someone else.
     /// </summary>
     public static async Task<Results<Accepted<AcceptedActivity>, UnprocessableEntity<RejectedActivity>, ProblemHttpResult>> PostAsync(
         HttpRequest request, UserDirectory users, ActivityBatcher batcher, TimeProvider clock, CancellationToken cancellationToken)
@@ -44,11 +58,32 @@ public static class ActivitiesApi
             return problem!;
         }
 
-        var errors = ActivityValidation.Validate(post);
-        var author = string.IsNullOrWhiteSpace(post.UserHandle) ? null : await users.FindByHandleAsync(post.UserHandle, cancellationToken);
-        if (author is null && !string.IsNullOrWhiteSpace(post.UserHandle))
+        List<string> errors;
+        UserSummary? author;
+        if (SignedInUser.CognitoUserId(request.HttpContext) is not null)
         {
-            errors.Insert(0, "user_handle_unknown"); // the handle's error, first as user_handle_blank would be
+            author = await SignedInUser.FindAsync(request.HttpContext, users, cancellationToken);
+            if (author is null)
+            {
+                request.HttpContext.Response.Headers.RetryAfter = SignUpPendingRetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+                return TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Sign-up not stored yet",
+                    detail: "You are signed in, but your sign-up is still on its way to Cruddur; try again in a moment.");
+            }
+            if (!string.IsNullOrWhiteSpace(post.UserHandle) && !string.Equals(post.UserHandle, author.Handle, StringComparison.Ordinal))
+            {
+                return TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Not your handle",
+                    detail: $"You are signed in as @{author.Handle} and may post only as yourself; leave user_handle out or send yours.");
+            }
+            errors = ActivityValidation.Validate(post with { UserHandle = author.Handle });
+        }
+        else
+        {
+            errors = ActivityValidation.Validate(post);
+            author = string.IsNullOrWhiteSpace(post.UserHandle) ? null : await users.FindByHandleAsync(post.UserHandle, cancellationToken);
+            if (author is null && !string.IsNullOrWhiteSpace(post.UserHandle))
+            {
+                errors.Insert(0, "user_handle_unknown"); // the handle's error, first as user_handle_blank would be
+            }
         }
         if (errors.Count > 0)
         {

@@ -1,9 +1,11 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Cruddur.Api.Authentication;
 using Cruddur.Shared.Activities;
 using Cruddur.Shared.Data;
 using Cruddur.Shared.Resilience;
+using Cruddur.Shared.Users;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Options;
@@ -11,14 +13,14 @@ using Microsoft.Extensions.Options;
 namespace Cruddur.Api.Activities;
 
 /// <summary>
-/// <c>Idempotency-Key</c> on POST /api/activities: the same key from the same <c>user_handle</c> within 24 hours
-/// answers the first 202 again (status, body, Location) and never makes a second activity.
-/// Crash-safe without a transaction across the job and the key: the activity's uuid is derived from
-/// (handle, key), so a retry after the Api died between enqueueing and recording enqueues the same uuid, and
-/// the Worker's insert (idempotent on uuid) stores it once. Only 202s are recorded: a 4xx is the same on retry.
+/// <c>Idempotency-Key</c> on POST /api/activities: the same key from the same user (the signed-in user, or without
+/// authentication the body's <c>user_handle</c>) within 24 hours answers the first 202 again (status, body, Location)
+/// and never makes a second activity. Crash-safe without a transaction across the job and the key: the activity's
+/// uuid is derived from (handle, key), so a retry after the Api died between enqueueing and recording enqueues the
+/// same uuid, and the Worker's insert (idempotent on uuid) stores it once. Only 202s are recorded: a 4xx is the same on retry.
 /// </summary>
 public sealed class IdempotencyFilter(
-    Db db, IOptions<JsonOptions> json, ILogger<IdempotencyFilter> logger) : IEndpointFilter
+    Db db, UserDirectory users, IOptions<JsonOptions> json, ILogger<IdempotencyFilter> logger) : IEndpointFilter
 {
     public const string HeaderName = "Idempotency-Key";
 
@@ -79,12 +81,15 @@ public sealed class IdempotencyFilter(
             return problem;
         }
         http.Request.Body.Position = 0;
-        if (string.IsNullOrWhiteSpace(post.UserHandle))
+        // Signed in, a key belongs to the token's user, whatever the body says (a 403 follows if it names another).
+        var handle = SignedInUser.CognitoUserId(http) is null
+            ? post.UserHandle
+            : (await SignedInUser.FindAsync(http, users, cancellationToken))?.Handle;
+        if (string.IsNullOrWhiteSpace(handle))
         {
-            return await next(context); // a 422 follows; nothing to remember
+            return await next(context); // a 422 (or a 409: the sign-up is not stored yet) follows; nothing to remember
         }
 
-        var handle = post.UserHandle;
         var fingerprint = Convert.ToHexString(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(post)));
         var recorded = await FindAsync(handle, key!, cancellationToken);
         if (recorded is { Expired: false })

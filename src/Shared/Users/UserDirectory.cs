@@ -8,48 +8,58 @@ namespace Cruddur.Shared.Users;
 public sealed record UserSummary(Guid Uuid, string Handle, string DisplayName);
 
 /// <summary>
-/// Finds users by handle (the seed's <c>users/object.sql</c>), for validating and displaying posts. Users found
-/// are remembered for <see cref="CacheTtl"/>, so a busy poster costs no round trip per post. "Unknown" is never
-/// remembered: a new sign-up can post at once. A user deleted within the TTL is caught by the Worker, whose
-/// batch insert splits that post out into a job that fails with the reason.
+/// Finds users by handle (the seed's <c>users/object.sql</c>) or by the sub of their Cognito access token, for
+/// validating and displaying posts. Users found are remembered for <see cref="CacheTtl"/>, so a busy poster costs
+/// no round trip per post. "Unknown" is never remembered: a new sign-up can post at once. A user deleted within
+/// the TTL is caught by the Worker, whose batch insert splits that post out into a job that fails with the reason.
 /// </summary>
 public sealed class UserDirectory(Db db, TimeProvider clock, TimeSpan? cacheTtl = null)
 {
-    /// <summary>Bounds the cache's memory: past this many handles it starts over.</summary>
-    public const int MaxCachedHandles = 100_000;
+    /// <summary>Bounds each cache's memory: past this many users it starts over.</summary>
+    public const int MaxCachedUsers = 100_000;
 
-    private readonly ConcurrentDictionary<string, (UserSummary User, long ExpiresAt)> _found = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (UserSummary User, long ExpiresAt)> _byHandle = new(StringComparer.Ordinal);
+
+    private readonly ConcurrentDictionary<string, (UserSummary User, long ExpiresAt)> _byCognitoUserId = new(StringComparer.Ordinal);
 
     /// <summary>How long a user found stays remembered; zero turns the cache off.</summary>
     public TimeSpan CacheTtl { get; } = cacheTtl ?? TimeSpan.FromSeconds(5);
 
-    public async Task<UserSummary?> FindByHandleAsync(string handle, CancellationToken cancellationToken)
+    public Task<UserSummary?> FindByHandleAsync(string handle, CancellationToken cancellationToken) =>
+        FindAsync(_byHandle, "object", "handle", handle, cancellationToken);
+
+    /// <summary>The user whose <c>cognito_user_id</c> is <paramref name="cognitoUserId"/> (an access token's <c>sub</c>).</summary>
+    public Task<UserSummary?> FindByCognitoUserIdAsync(string cognitoUserId, CancellationToken cancellationToken) =>
+        FindAsync(_byCognitoUserId, "object_by_cognito_user_id", "cognito_user_id", cognitoUserId, cancellationToken);
+
+    private async Task<UserSummary?> FindAsync(
+        ConcurrentDictionary<string, (UserSummary User, long ExpiresAt)> found, string template, string parameter, string key, CancellationToken cancellationToken)
     {
         var now = clock.GetTimestamp();
-        if (_found.TryGetValue(handle, out var cached) && now < cached.ExpiresAt)
+        if (found.TryGetValue(key, out var cached) && now < cached.ExpiresAt)
         {
             return cached.User;
         }
-        var user = await LoadAsync(handle, cancellationToken);
+        var user = await LoadAsync(template, parameter, key, cancellationToken);
         if (user is null)
         {
-            _found.TryRemove(handle, out _);
+            found.TryRemove(key, out _);
             return null;
         }
         if (CacheTtl > TimeSpan.Zero)
         {
-            if (_found.Count >= MaxCachedHandles)
+            if (found.Count >= MaxCachedUsers)
             {
-                _found.Clear();
+                found.Clear();
             }
-            _found[handle] = (user, now + (long)(CacheTtl.TotalSeconds * clock.TimestampFrequency));
+            found[key] = (user, now + (long)(CacheTtl.TotalSeconds * clock.TimestampFrequency));
         }
         return user;
     }
 
-    private async Task<UserSummary?> LoadAsync(string handle, CancellationToken cancellationToken)
+    private async Task<UserSummary?> LoadAsync(string template, string parameter, string key, CancellationToken cancellationToken)
     {
-        var json = await db.QueryObjectJsonAsync(db.Template("users", "object"), new SqlParameters { ["handle"] = handle }, cancellationToken);
+        var json = await db.QueryObjectJsonAsync(db.Template("users", template), new SqlParameters { [parameter] = key }, cancellationToken);
         if (json is null)
         {
             return null;
