@@ -16,14 +16,16 @@ public static class PostConfirmationFunction
 
     // One SQS client (and its connections) per Lambda container, reused by every invocation it serves. A missing
     // setting is not cached: each invocation reports it until the configuration is fixed.
-    private static readonly Lazy<SignUpForwarder> Forwarder = new(
-        () => SignUpForwarder.FromConfiguration(Configuration, CreateLoggerFactory(Configuration).CreateLogger<SignUpForwarder>()),
-        LazyThreadSafetyMode.PublicationOnly);
-
-    private static IConfiguration Configuration => new ConfigurationBuilder().AddEnvironmentVariables().Build();
+    private static readonly Lazy<SignUpForwarder> Forwarder = new(FromEnvironment, LazyThreadSafetyMode.PublicationOnly);
 
     /// <summary>Forwards the Cognito event and returns it unchanged.</summary>
     public static Task<Stream> HandleAsync(Stream input) => Forwarder.Value.HandleAsync(input);
+
+    private static SignUpForwarder FromEnvironment()
+    {
+        var configuration = new ConfigurationBuilder().AddEnvironmentVariables().Build();
+        return SignUpForwarder.FromConfiguration(configuration, CreateLoggerFactory(configuration).CreateLogger<SignUpForwarder>());
+    }
 
     /// <summary>
     /// Console logs as the Api and the Worker write them, all on stderr: Lambda sends both streams to CloudWatch,

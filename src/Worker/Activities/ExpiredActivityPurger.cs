@@ -15,8 +15,11 @@ public sealed record ActivityPurgeLimits
     /// <summary>Rows per DELETE: each batch is one short transaction (about 0.1 s at 5,000 rows).</summary>
     public int BatchSize { get; init; } = 5_000;
 
-    /// <summary>A run stops after this even if expired rows are left; the next tick goes on.</summary>
-    public TimeSpan TimeBudget { get; init; } = TimeSpan.FromMinutes(2);
+    /// <summary>
+    /// A run stops after this even if expired rows are left; the next tick goes on. Well under Hangfire's
+    /// invisibility timeout (HANGFIRE_INVISIBILITY_TIMEOUT_SECONDS, 120 s), after which another Worker may fetch the same run.
+    /// </summary>
+    public TimeSpan TimeBudget { get; init; } = TimeSpan.FromMinutes(1);
 }
 
 /// <summary>What one purge run did.</summary>
