@@ -140,7 +140,7 @@ aws_sqs() {
 
 # Installs the apt packages a script needs when they are missing (as root), or fails naming the exact command.
 # Every entry script calls it first, so bin/up and bin/test work on a bare Debian machine of this kind.
-#   require_prerequisites            PostgreSQL's tools, psql, curl, jq, moto_server and the aws CLI
+#   require_prerequisites            PostgreSQL's tools, psql, curl, jq, zip, moto_server and the aws CLI
 #   require_prerequisites --browser  also headless Chromium and a font (the dashboard's browser test)
 #   require_prerequisites --bench    also pgbench's package and wrk
 require_prerequisites() {
@@ -153,6 +153,7 @@ require_prerequisites() {
   command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
   command -v jq >/dev/null 2>&1 || missing+=(jq)     # bin/sqs-send-cognito-event builds JSON with it
   command -v curl >/dev/null 2>&1 || missing+=(curl) # bin/up waits for the Api with it
+  command -v zip >/dev/null 2>&1 || missing+=(zip)    # bin/cognito-trigger-deploy packages the function with it
   for extra in "$@"; do
     case "$extra" in
       --browser) command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-dejavu-core) ;;

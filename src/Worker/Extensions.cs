@@ -1,6 +1,7 @@
 using Cruddur.Shared.Activities;
 using Cruddur.Shared.Observability;
 using Cruddur.Shared.Users;
+using Cruddur.Worker.Activities;
 using Cruddur.Worker.Hosting;
 using Cruddur.Worker.SecurityGroups;
 using Microsoft.Extensions.Configuration.Memory;
@@ -17,12 +18,17 @@ public static class Extensions
         // Defaults first, so that any environment variable overrides them.
         builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource
         {
-            InitialData = [KeyValuePair.Create("SG_REFRESH_CRON", (string?)SecurityGroupRefreshOptions.DefaultCron)],
+            InitialData =
+            [
+                KeyValuePair.Create("SG_REFRESH_CRON", (string?)SecurityGroupRefreshOptions.DefaultCron),
+                KeyValuePair.Create(ActivityPurgeFunctions.CronSetting, (string?)ActivityPurgeFunctions.DefaultCron),
+            ],
         });
         builder.Logging.AddCruddurConsole(builder.Configuration);
         builder.AddFunctionHost(FunctionCatalog.TypesIn(typeof(Extensions).Assembly));
         builder.Services.AddSingleton<ActivityStore>();
         builder.Services.AddSingleton<UserStore>();
+        builder.Services.AddActivityPurge();
         builder.Services.AddSecurityGroupRefresh(builder.Configuration);
         builder.Services.AddCruddurTelemetry(builder.Configuration, "cruddur-worker");
         return builder;

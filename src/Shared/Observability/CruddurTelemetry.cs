@@ -37,6 +37,9 @@ public static class CruddurTelemetry
     public static Counter<long> SqsDeadLettered { get; } =
         Meter.CreateCounter<long>("cruddur.sqs.messages.dead_lettered", "{message}", "SQS messages moved to the dead-letter queue.");
 
+    public static Counter<long> ActivitiesPurged { get; } =
+        Meter.CreateCounter<long>("cruddur.activities.purged", "{activity}", "Expired activities deleted by the purge timer.");
+
     /// <summary>Traces and metrics for <paramref name="service"/>; <paramref name="tracing"/> and <paramref name="metrics"/> add what only that process has.</summary>
     public static IServiceCollection AddCruddurTelemetry(
         this IServiceCollection services, IConfiguration configuration, string service,

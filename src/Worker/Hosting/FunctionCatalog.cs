@@ -157,10 +157,14 @@ public sealed partial class FunctionCatalog
         if (setting.Success)
         {
             schedule = configuration[setting.Groups[1].Value];
-            if (string.IsNullOrWhiteSpace(schedule))
+            if (schedule is null)
             {
                 errors.Add($"{where}: the schedule {declared} names the setting {setting.Groups[1].Value}, which is not set.");
                 return (null, null);
+            }
+            if (string.IsNullOrWhiteSpace(schedule))
+            {
+                return (null, null); // set to empty: the timer is off
             }
         }
         try

@@ -32,7 +32,7 @@ public sealed class FunctionDescriptor
         _ => throw new InvalidOperationException($"Unknown trigger {Trigger.GetType().Name}."),
     };
 
-    /// <summary>For a timer: the schedule after <c>%NAME%</c> substitution.</summary>
+    /// <summary>For a timer: the schedule after <c>%NAME%</c> substitution; null when that setting is empty (the timer is off).</summary>
     public string? Schedule { get; internal init; }
 
     internal CronExpression? Cron { get; init; }

@@ -44,7 +44,8 @@ internal sealed class FunctionPipeline
         var function = context.Function;
         if (function.Trigger is TimerTriggerAttribute)
         {
-            return new TimerInfo(function.Schedule!, function.Cron!.GetNextOccurrence(DateTimeOffset.UtcNow, TimeZoneInfo.Utc));
+            // A timer that is off has no schedule; a job of it still queued from before runs once.
+            return new TimerInfo(function.Schedule ?? "", function.Cron?.GetNextOccurrence(DateTimeOffset.UtcNow, TimeZoneInfo.Utc));
         }
 
         var itemType = FunctionCatalog.BatchItemType(function.TriggerType);

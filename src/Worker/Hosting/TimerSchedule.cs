@@ -19,7 +19,11 @@ internal sealed class TimerSchedule(
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        var timers = catalog.Functions.Where(f => f.Trigger is TimerTriggerAttribute).ToList();
+        var timers = catalog.Functions.Where(f => f.Trigger is TimerTriggerAttribute && f.Cron is not null).ToList();
+        foreach (var off in catalog.Functions.Where(f => f.Trigger is TimerTriggerAttribute && f.Cron is null))
+        {
+            logger.LogInformation("Timer {Function} is off: its schedule setting is empty", off.Name);
+        }
         foreach (var timer in timers)
         {
             var name = timer.Name;

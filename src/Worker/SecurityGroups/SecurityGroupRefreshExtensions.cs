@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using Amazon.EC2;
 using Amazon.Runtime;
 using Cruddur.Shared.Aws;
@@ -9,7 +7,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Polly;
-using Polly.Timeout;
 
 namespace Cruddur.Worker.SecurityGroups;
 
@@ -42,7 +39,7 @@ public static class SecurityGroupRefreshExtensions
 
         services.AddResiliencePipeline(PipelineKey, (pipeline, context) => pipeline.AddBoundedRetry(
             context.ServiceProvider.GetRequiredService<IOptions<SecurityGroupRefreshOptions>>().Value.Retry,
-            IsTransient,
+            AwsTransientErrors.IsTransient,
             context.ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(SecurityGroupRuleRefresher).FullName!),
             "Security group refresh"));
 
@@ -57,26 +54,4 @@ public static class SecurityGroupRefreshExtensions
         var config = AwsClientConfiguration.Apply(new AmazonEC2Config { MaxErrorRetry = 0 }, configuration);
         return credentials is null ? new AmazonEC2Client(config) : new AmazonEC2Client(credentials, config);
     }
-
-    /// <summary>
-    /// True for what a later attempt can fix: the network (refused, reset, timed out), 5xx and 429 answers,
-    /// and AWS throttling (RequestLimitExceeded and friends). A missing rule or bad credentials are not.
-    /// </summary>
-    internal static bool IsTransient(Exception exception) => exception switch
-    {
-        TimeoutRejectedException => true,
-        AmazonServiceException aws => IsThrottling(aws.ErrorCode)
-            || aws.Retryable is not null
-            || (int)aws.StatusCode >= 500
-            || aws.StatusCode is HttpStatusCode.TooManyRequests or HttpStatusCode.RequestTimeout
-            || (aws.StatusCode == 0 && aws.InnerException is { } inner && IsTransient(inner)), // no answer at all
-        HttpRequestException { StatusCode: null } => true, // refused, reset, DNS
-        HttpRequestException { StatusCode: { } status } => (int)status >= 500 || status is HttpStatusCode.TooManyRequests or HttpStatusCode.RequestTimeout,
-        SocketException or IOException => true,
-        AmazonClientException { InnerException: { } inner } => IsTransient(inner),
-        _ => false,
-    };
-
-    private static bool IsThrottling(string? code) => code is "RequestLimitExceeded" or "Throttling" or "ThrottlingException"
-        or "RequestThrottled" or "RequestThrottledException" or "TooManyRequestsException" or "SlowDown";
 }

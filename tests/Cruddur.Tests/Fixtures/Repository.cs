@@ -15,6 +15,10 @@ public static class Repository
     public static string ApiDll { get; } =
         Path.Combine(Root, "src", "Api", "bin", Metadata("Configuration"), "net10.0", "Cruddur.Api.dll");
 
+    /// <summary>The Cognito trigger's own build output (bin/cognito-trigger-invoke runs it, bin/cognito-trigger-deploy zips its folder).</summary>
+    public static string CognitoTriggerDll { get; } =
+        Path.Combine(Root, "src", "CognitoTrigger", "bin", Metadata("Configuration"), "net10.0", "Cruddur.CognitoTrigger.dll");
+
     private static string Metadata(string key) => typeof(Repository).Assembly
         .GetCustomAttributes<AssemblyMetadataAttribute>()
         .Single(a => a.Key == key).Value!;
@@ -25,6 +29,7 @@ public static class Repository
         var env = new Dictionary<string, string?>(environment)
         {
             ["CRUDDUR_WORKER_DLL"] = WorkerDll,
+            ["CRUDDUR_COGNITO_TRIGGER_DLL"] = CognitoTriggerDll,
             ["NO_COLOR"] = "1",
         };
         foreach (var name in new[] { "CONNECTION_URL", "PROD_CONNECTION_URL" })

@@ -13,10 +13,10 @@ public class FunctionDiscoveryTests
     public void The_workers_own_functions_are_found_with_their_queues()
     {
         var catalog = FunctionCatalog.Discover(
-            FunctionCatalog.TypesIn(typeof(Cruddur.Worker.Extensions).Assembly), Settings(("SG_REFRESH_CRON", "*/5 * * * *")));
+            FunctionCatalog.TypesIn(typeof(Cruddur.Worker.Extensions).Assembly), Settings(("SG_REFRESH_CRON", "*/5 * * * *"), ("ACTIVITY_PURGE_CRON", "*/10 * * * *")));
 
         Assert.Equal(
-            [("create-activity", "activities"), ("ingest-cognito-user", "users"), ("refresh-rds-sg-rule", "maintenance")],
+            [("create-activity", "activities"), ("ingest-cognito-user", "users"), ("purge-expired-activities", "maintenance"), ("refresh-rds-sg-rule", "maintenance")],
             catalog.Functions.Select(f => (f.Name, f.Queue)).Order());
         Assert.Equal(["activities", "maintenance", "users"], catalog.Queues);
     }
@@ -29,6 +29,16 @@ public class FunctionDiscoveryTests
         Assert.True(catalog.TryGet("setting-timer", out var timer));
         Assert.Equal("*/10 * * * *", timer.Schedule);
         Assert.Equal("maintenance", timer.Queue);
+    }
+
+    [Fact]
+    public void A_timer_whose_setting_is_empty_is_off_while_an_unset_setting_stays_an_error()
+    {
+        var catalog = FunctionCatalog.Discover([typeof(SettingTimer)], Settings(("MY_CRON", "")));
+
+        Assert.True(catalog.TryGet("setting-timer", out var timer));
+        Assert.Null(timer.Schedule);
+        Assert.Throws<FunctionDeclarationException>(() => FunctionCatalog.Discover([typeof(SettingTimer)], Settings()));
     }
 
     [Theory]

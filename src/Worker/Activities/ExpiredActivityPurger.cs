@@ -1,0 +1,87 @@
+using System.Diagnostics;
+using Cruddur.Shared.Data;
+using Cruddur.Shared.Observability;
+using Cruddur.Shared.Resilience;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Polly;
+using Polly.Registry;
+
+namespace Cruddur.Worker.Activities;
+
+/// <summary>How much one purge run deletes at a time, and for how long it may go on.</summary>
+public sealed record ActivityPurgeLimits
+{
+    /// <summary>Rows per DELETE: each batch is one short transaction (about 0.1 s at 5,000 rows).</summary>
+    public int BatchSize { get; init; } = 5_000;
+
+    /// <summary>
+    /// A run stops after this even if expired rows are left; the next tick goes on. Well under Hangfire's
+    /// invisibility timeout (HANGFIRE_INVISIBILITY_TIMEOUT_SECONDS, 120 s), after which another Worker may fetch the same run.
+    /// </summary>
+    public TimeSpan TimeBudget { get; init; } = TimeSpan.FromMinutes(1);
+}
+
+/// <summary>What one purge run did.</summary>
+/// <param name="Deleted">Expired activities deleted.</param>
+/// <param name="Batches">DELETE statements run (the last one finds fewer than a batch, often none).</param>
+/// <param name="Duration">How long the run took.</param>
+/// <param name="Finished">False when the time budget ran out with expired activities possibly left.</param>
+public sealed record ActivityPurgeResult(long Deleted, int Batches, TimeSpan Duration, bool Finished);
+
+/// <summary>Deletes expired activities in bounded batches (<c>purge_expired.sql</c>) until none are left or the budget is spent.</summary>
+public sealed partial class ExpiredActivityPurger(
+    Db db, ResiliencePipelineProvider<string> pipelines, ActivityPurgeLimits limits, ILogger<ExpiredActivityPurger> logger)
+{
+    private readonly ResiliencePipeline _writes = pipelines.GetPipeline(DatabaseResilience.Writes);
+
+    public async Task<ActivityPurgeResult> PurgeAsync(CancellationToken cancellationToken)
+    {
+        var sql = db.Template("activities", "purge_expired");
+        var parameters = new SqlParameters { ["batch_size"] = limits.BatchSize };
+        var clock = Stopwatch.StartNew();
+        long deleted = 0;
+        var batches = 0;
+        var finished = false;
+        while (clock.Elapsed < limits.TimeBudget)
+        {
+            var count = await _writes.ExecuteAsync(
+                async token => await db.QueryCommitAsync<long>(sql, parameters, token), cancellationToken);
+            batches++;
+            deleted += count;
+            CruddurTelemetry.ActivitiesPurged.Add(count);
+            if (count < limits.BatchSize)
+            {
+                finished = true;
+                break;
+            }
+        }
+        var result = new ActivityPurgeResult(deleted, batches, clock.Elapsed, finished);
+        if (finished)
+        {
+            LogPurged(deleted, batches, result.Duration.TotalMilliseconds);
+        }
+        else
+        {
+            LogBudgetSpent(deleted, batches, result.Duration.TotalMilliseconds);
+        }
+        return result;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Purged {Deleted} expired activities in {Batches} batches, {DurationMs:0} ms")]
+    private partial void LogPurged(long deleted, int batches, double durationMs);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Purged {Deleted} expired activities in {Batches} batches, {DurationMs:0} ms: the time budget is spent and more may be left for the next run")]
+    private partial void LogBudgetSpent(long deleted, int batches, double durationMs);
+}
+
+public static class ActivityPurgeExtensions
+{
+    /// <summary>The purge's services; its schedule is the <c>ACTIVITY_PURGE_CRON</c> setting.</summary>
+    public static IServiceCollection AddActivityPurge(this IServiceCollection services, ActivityPurgeLimits? limits = null)
+    {
+        services.AddSingleton(limits ?? new ActivityPurgeLimits());
+        services.AddSingleton<ExpiredActivityPurger>();
+        return services;
+    }
+}
