@@ -121,10 +121,11 @@ public sealed class BadInputTests(PostgresServer server, MotoServer moto)
             }
             await Task.Delay(500);
         }
+        var inQueue = await sqs.CountAsync(queue);
         var withReason = deadLettered.Count(m => m.MessageAttributes.TryGetValue("cruddur-reject-reason", out var reason) && !string.IsNullOrEmpty(reason.StringValue));
         new ChaosCounts("(e) bad SQS bodies", bodies.Count, bodies.Count, users, 0, bodies.Count - users - deadLettered.Count - failedJobs,
             $"expected users {expected.GetValueOrDefault("user")} / dead letters {expected.GetValueOrDefault("dead-letter")} / failed jobs (handle taken) {expected.GetValueOrDefault("failed-job")}; " +
-            $"got users {users}, dead-lettered {deadLettered.Count} (with a reason {withReason}), failed jobs {failedJobs}").Report();
+            $"got users {users}, dead-lettered {deadLettered.Count} (with a reason {withReason}), failed jobs {failedJobs}; still in the queue {inQueue}").Report();
 
         // Every body is accounted for: a user, a dead letter with its reason, or a job failed with its reason.
         Assert.Equal(bodies.Count, users + deadLettered.Count + failedJobs);
