@@ -189,7 +189,10 @@ public sealed class CognitoUsersIngress(
         }
         catch (Exception e)
         {
-            logger.LogWarning(e, "{Count} message(s) cannot be a user and sending them to the dead-letter queue failed; they stay in the queue", rejected.Count);
+            foreach (var (message, reason) in rejected)
+            {
+                logger.LogWarning(e, "Message {MessageId} cannot be a user ({Reason}) and sending it to the dead-letter queue failed; it stays in the queue", message.MessageId, reason);
+            }
             return [];
         }
     }

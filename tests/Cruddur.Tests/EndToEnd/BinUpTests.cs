@@ -74,12 +74,8 @@ public sealed partial class BinUpTests : IDisposable
             """{"user_handle":"andrewbrown","message":"Hello from bin/up","ttl":"1-day"}""", Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
         var uuid = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("uuid").GetGuid();
-        var deadline = DateTime.UtcNow.AddSeconds(15);
-        while ((await http.GetAsync(response.Headers.Location)).StatusCode != HttpStatusCode.OK)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the posted activity was not stored within 15 s");
-            await Task.Delay(100);
-        }
+        await Eventually.ReachesAsync(async () => (await http.GetAsync(response.Headers.Location)).StatusCode, status => status == HttpStatusCode.OK,
+            "the posted activity stored (the status of its GET)");
         return uuid;
     }
 
@@ -96,17 +92,11 @@ public sealed partial class BinUpTests : IDisposable
         Assert.True(send.ExitCode == 0, send.ToString());
 
         await using var db = NpgsqlDataSource.Create(ConnectionUrl.Parse($"postgresql://postgres:password@127.0.0.1:{_pgPort}/cruddur").ConnectionString);
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (true)
+        await Eventually.ReachesAsync(async () =>
         {
             await using var command = db.CreateCommand("SELECT count(*) FROM users WHERE handle = 'upuser'");
-            if ((long)(await command.ExecuteScalarAsync())! == 1)
-            {
-                return;
-            }
-            Assert.True(DateTime.UtcNow < deadline, "the sign-up did not become a user within 30 s");
-            await Task.Delay(200);
-        }
+            return (long)(await command.ExecuteScalarAsync())!;
+        }, users => users == 1, "the sign-up a user (users with its handle)");
     }
 
     private static bool IsRunning(int pid) => File.Exists($"/proc/{pid}/status")

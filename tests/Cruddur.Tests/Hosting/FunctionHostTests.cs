@@ -183,10 +183,10 @@ public class FunctionHostTests(PostgresServer server)
     public async Task A_timer_marked_run_on_startup_runs_when_the_worker_starts()
     {
         await using var db = await TestDatabase.CreateAsync(server);
+        var yearBefore = DateTime.UtcNow.Year;
         await using var worker = await StartAsync(db, [typeof(StartupTimer)]);
         var recorder = worker.Services.GetRequiredService<InvocationRecorder>();
 
-        var yearBefore = DateTime.UtcNow.Year;
         Assert.True(await recorder.WaitForAsync(e => e.Count == 1));
         // The next new year as the run saw it: the one after the year the test started in, or after it ended in.
         Assert.Contains(recorder.Events[0], new[] { yearBefore, DateTime.UtcNow.Year }.Select(year => $"new-year|{year + 1}-01-01"));
