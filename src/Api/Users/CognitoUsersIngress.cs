@@ -97,6 +97,7 @@ public sealed class CognitoUsersIngress(
     {
         var done = new List<Message>(messages.Count);
         var signUps = new List<(Message Message, IngestCognitoUserJob Job)>(messages.Count);
+        var rejected = new List<(Message Message, string Reason)>();
         foreach (var message in messages)
         {
             try
@@ -105,9 +106,9 @@ public sealed class CognitoUsersIngress(
                 {
                     signUps.Add((message, job));
                 }
-                else if (await DeadLetterAsync(message, rejection))
+                else
                 {
-                    done.Add(message);
+                    rejected.Add((message, rejection));
                 }
             }
             catch (Exception e)
@@ -116,6 +117,7 @@ public sealed class CognitoUsersIngress(
                 logger.LogError(e, "Poller {Poller}: message {MessageId} could not be handled; it stays in the queue", poller, message.MessageId);
             }
         }
+        done.AddRange(await DeadLetterAsync(rejected));
 
         var storageFailed = false;
         if (signUps.Count > 0)
@@ -136,38 +138,62 @@ public sealed class CognitoUsersIngress(
         return !storageFailed;
     }
 
-    private async Task<bool> DeadLetterAsync(Message message, string reason)
+    /// <summary>
+    /// Moves the bodies that cannot be a user to the dead-letter queue, a receive's worth in one call (one at a
+    /// time, a slow queue could not keep up: issue 17); returns those that are safe to delete.
+    /// </summary>
+    private async Task<List<Message>> DeadLetterAsync(List<(Message Message, string Reason)> rejected)
     {
+        if (rejected.Count == 0)
+        {
+            return [];
+        }
         if (options.DeadLetterQueueUrl is null)
         {
-            // Logged at the first delivery only; the redrive policy moves it after maxReceiveCount deliveries.
-            var firstDelivery = message.Attributes?.GetValueOrDefault(ReceiveCountAttribute) is null or "1";
-            logger.Log(
-                firstDelivery ? LogLevel.Warning : LogLevel.Debug,
-                "Message {MessageId} cannot be a user ({Reason}); no {DeadLetterQueueKey} is set, so it is left for the queue's redrive policy",
-                message.MessageId, reason, CognitoUsersIngressOptions.DeadLetterQueueUrlKey);
-            return false;
+            foreach (var (message, reason) in rejected)
+            {
+                // Logged at the first delivery only; the redrive policy moves it after maxReceiveCount deliveries.
+                var firstDelivery = message.Attributes?.GetValueOrDefault(ReceiveCountAttribute) is null or "1";
+                logger.Log(
+                    firstDelivery ? LogLevel.Warning : LogLevel.Debug,
+                    "Message {MessageId} cannot be a user ({Reason}); no {DeadLetterQueueKey} is set, so it is left for the queue's redrive policy",
+                    message.MessageId, reason, CognitoUsersIngressOptions.DeadLetterQueueUrlKey);
+            }
+            return [];
         }
+        var entries = rejected.Select((r, index) => new SendMessageBatchRequestEntry(index.ToString(System.Globalization.CultureInfo.InvariantCulture), r.Message.Body)
+        {
+            MessageAttributes = new Dictionary<string, MessageAttributeValue>
+            {
+                [CognitoUsersIngressOptions.RejectReasonAttribute] = new() { DataType = "String", StringValue = r.Reason },
+                ["cruddur-source-message-id"] = new() { DataType = "String", StringValue = r.Message.MessageId },
+            },
+        }).ToList();
         try
         {
-            await sqs.SendMessageAsync(new SendMessageRequest
+            var response = await sqs.SendMessageBatchAsync(new SendMessageBatchRequest(options.DeadLetterQueueUrl, entries), CancellationToken.None);
+            var moved = new List<Message>(rejected.Count);
+            foreach (var sent in response.Successful ?? [])
             {
-                QueueUrl = options.DeadLetterQueueUrl,
-                MessageBody = message.Body,
-                MessageAttributes = new Dictionary<string, MessageAttributeValue>
-                {
-                    [CognitoUsersIngressOptions.RejectReasonAttribute] = new() { DataType = "String", StringValue = reason },
-                    ["cruddur-source-message-id"] = new() { DataType = "String", StringValue = message.MessageId },
-                },
-            }, CancellationToken.None);
-            logger.LogWarning("Message {MessageId} cannot be a user ({Reason}); moved to the dead-letter queue", message.MessageId, reason);
-            CruddurTelemetry.SqsDeadLettered.Add(1);
-            return true;
+                var (message, reason) = rejected[int.Parse(sent.Id, System.Globalization.CultureInfo.InvariantCulture)];
+                logger.LogWarning("Message {MessageId} cannot be a user ({Reason}); moved to the dead-letter queue", message.MessageId, reason);
+                moved.Add(message);
+            }
+            foreach (var failed in response.Failed ?? [])
+            {
+                var (message, reason) = rejected[int.Parse(failed.Id, System.Globalization.CultureInfo.InvariantCulture)];
+                logger.LogWarning("Message {MessageId} cannot be a user ({Reason}) and sending it to the dead-letter queue failed ({Code}); it stays in the queue", message.MessageId, reason, failed.Code);
+            }
+            CruddurTelemetry.SqsDeadLettered.Add(moved.Count);
+            return moved;
         }
         catch (Exception e)
         {
-            logger.LogWarning(e, "Message {MessageId} cannot be a user ({Reason}) and sending it to the dead-letter queue failed; it stays in the queue", message.MessageId, reason);
-            return false;
+            foreach (var (message, reason) in rejected)
+            {
+                logger.LogWarning(e, "Message {MessageId} cannot be a user ({Reason}) and sending it to the dead-letter queue failed; it stays in the queue", message.MessageId, reason);
+            }
+            return [];
         }
     }
 

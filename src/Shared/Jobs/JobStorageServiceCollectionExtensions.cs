@@ -26,13 +26,18 @@ public static class JobStorageServiceCollectionExtensions
     public static IServiceCollection AddCruddurJobStorage(this IServiceCollection services, IConfiguration configuration, TimeSpan waitForDatabase = default)
     {
         var options = StorageOptions(configuration);
+        var retention = JobRetention(configuration);
         services.AddSingleton<JobStorage>(provider =>
         {
             var logger = provider.GetRequiredService<ILoggerFactory>().CreateLogger("Cruddur.Jobs.Storage");
             var open = waitForDatabase > TimeSpan.Zero
                 ? new ResiliencePipelineBuilder().AddBoundedRetry(WaitBounds(waitForDatabase), DatabaseResilience.IsTransient, logger, "Hangfire connection").Build()
                 : null;
-            return new PostgreSqlStorage(new DataSourceConnectionFactory(provider.GetRequiredService<NpgsqlDataSource>(), open), options);
+            // How long a finished (succeeded or deleted) job keeps its rows; failed jobs stay until handled.
+            return new PostgreSqlStorage(new DataSourceConnectionFactory(provider.GetRequiredService<NpgsqlDataSource>(), open), options)
+            {
+                JobExpirationTimeout = retention,
+            };
         });
         services.AddSingleton<JobActivator>(provider => new AspNetCoreJobActivator(provider.GetRequiredService<IServiceScopeFactory>()));
         LogProvider.SetCurrentLogProvider(new HangfireLogProvider());
@@ -81,6 +86,27 @@ public static class JobStorageServiceCollectionExtensions
         }
     }
 
+    /// <summary>The JOB_RETENTION setting's name.</summary>
+    public const string JobRetentionKey = "JOB_RETENTION";
+
+    /// <summary>
+    /// How long a succeeded job's rows (job, states, parameters) are kept: <c>JOB_RETENTION</c>, a duration such as
+    /// <c>01:00:00</c>. One hour, not Hangfire's day: a succeeded job of 25 posts takes 7,250 bytes on disk, so at
+    /// 1,000 posts/s a day's retention holds 3.5 million jobs, 25 GB, and an hour's 1 GB (docs/reliability.md, "Job
+    /// retention"). The activity itself is in <c>activities</c>; an hour leaves time to look a job up by its 202's id.
+    /// </summary>
+    public static TimeSpan JobRetention(IConfiguration configuration)
+    {
+        var text = configuration[JobRetentionKey];
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return TimeSpan.FromHours(1);
+        }
+        return TimeSpan.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, out var retention) && retention >= TimeSpan.FromSeconds(1)
+            ? retention
+            : throw new InvalidOperationException($"{JobRetentionKey} must be a duration of at least a second, such as 01:00:00 (an hour) or 1.00:00:00 (a day); was '{text}'.");
+    }
+
     /// <summary>
     /// The storage options, measured rather than guessed (see docs and DESIGN.md): the schema is installed by
     /// the migrator under its advisory lock, not by every process that starts.
@@ -103,6 +129,9 @@ public static class JobStorageServiceCollectionExtensions
         DistributedLockTimeout = TimeSpan.FromSeconds(configuration.GetValue("HANGFIRE_LOCK_TIMEOUT_SECONDS", 5)),
         UseNativeDatabaseTransactions = true,
         EnableTransactionScopeEnlistment = false,
+        // Expired rows are deleted every tenth of the retention (at most hourly, Hangfire's default), so the tables
+        // hold at most ~1.1 retentions of jobs (issue 17's bound: 1.2).
+        JobExpirationCheckInterval = TimeSpan.FromTicks(Math.Clamp(JobRetention(configuration).Ticks / 10, TimeSpan.TicksPerSecond, TimeSpan.TicksPerHour)),
     };
 
     /// <summary>Installs or upgrades Hangfire's schema with Hangfire's own installer.</summary>

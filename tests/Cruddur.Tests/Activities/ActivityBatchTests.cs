@@ -77,18 +77,7 @@ public sealed class ActivityBatchTests(PostgresServer server) : IAsyncLifetime
     private Task<long> CountStoredAsync(IEnumerable<CreateActivityJob> batch) =>
         _db.ScalarAsync<long>($"SELECT count(*) FROM activities WHERE uuid IN ({string.Join(',', batch.Select(a => $"'{a.Uuid}'"))})");
 
-    private async Task<string> WaitForOtherJobAsync(string jobId)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (true)
-        {
-            var other = await _db.ScalarAsync<object?>($"SELECT min(id)::text FROM hangfire.job WHERE id <> {jobId}");
-            if (other is string id)
-            {
-                return id;
-            }
-            Assert.True(DateTime.UtcNow < deadline, "no job was split out of the batch within 10 s");
-            await Task.Delay(50);
-        }
-    }
+    private async Task<string> WaitForOtherJobAsync(string jobId) =>
+        (string)(await Eventually.ReachesAsync(() => _db.ScalarAsync<object?>($"SELECT min(id)::text FROM hangfire.job WHERE id <> {jobId}"),
+            other => other is string, $"a job split out of batch job {jobId}"))!;
 }

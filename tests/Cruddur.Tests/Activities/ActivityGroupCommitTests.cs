@@ -13,8 +13,12 @@ namespace Cruddur.Tests.Activities;
 /// <summary>The Api's group commit: concurrent posts share one job, and each 202 comes only after that job is committed.</summary>
 public sealed class ActivityGroupCommitTests(PostgresServer server) : IAsyncLifetime
 {
-    // A long linger, so that posts sent together surely share a batch.
-    private static readonly Dictionary<string, string?> Batching = new() { ["ACTIVITY_BATCH_LINGER_MS"] = "300" };
+    // A batch closes when it is full, not by time: posts sent together share it however slowly the machine runs.
+    private static Dictionary<string, string?> Batching(int size) => new()
+    {
+        ["ACTIVITY_BATCH_MAX_SIZE"] = size.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["ACTIVITY_BATCH_LINGER_MS"] = "120000",
+    };
 
     private TestDatabase _db = null!;
 
@@ -25,7 +29,7 @@ public sealed class ActivityGroupCommitTests(PostgresServer server) : IAsyncLife
     [Fact]
     public async Task Concurrent_posts_share_one_job_committed_before_their_202s_and_each_is_stored_once()
     {
-        await using var api = new ApiFactory(_db.Url, Batching);
+        await using var api = new ApiFactory(_db.Url, Batching(20));
         using var http = api.CreateClient();
 
         var responses = await Task.WhenAll(Enumerable.Range(1, 20).Select(n => PostAsync(http, "bayko", $"post {n}")));
@@ -52,7 +56,7 @@ public sealed class ActivityGroupCommitTests(PostgresServer server) : IAsyncLife
     [Fact]
     public async Task When_the_batch_cannot_be_committed_every_post_in_it_gets_503_and_nothing_is_accepted()
     {
-        await using var api = new ApiFactory(_db.Url, Batching,
+        await using var api = new ApiFactory(_db.Url, Batching(5),
             services => services.Replace(ServiceDescriptor.Singleton<IJobQueue, UnreachableJobQueue>()));
         using var http = api.CreateClient();
 

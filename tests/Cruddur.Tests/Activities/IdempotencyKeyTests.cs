@@ -140,14 +140,10 @@ public sealed class IdempotencyKeyTests(PostgresServer server) : IAsyncLifetime
     // The seed holds one activity; count only the ones posted here.
     private Task<long> CountStoredAsync() => _stack.Db.ScalarAsync<long>("SELECT count(*) FROM public.activities WHERE message = 'Once only'");
 
-    private async Task WaitForJobsDoneAsync()
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (await _stack.Db.ScalarAsync<long>("SELECT count(*) FROM hangfire.job WHERE statename IS DISTINCT FROM 'Succeeded'") > 0 && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(50);
-        }
-    }
+    // Every job enqueued so far has run to success: a count of stored rows read before that proves nothing.
+    private async Task WaitForJobsDoneAsync() => await Eventually.ReachesAsync(
+        () => _stack.Db.ScalarAsync<string>("SELECT coalesce(string_agg(id || ' ' || coalesce(statename, 'none'), ', '), '') FROM hangfire.job WHERE statename IS DISTINCT FROM 'Succeeded'"),
+        unfinished => unfinished.Length == 0, "every job succeeded (listed: the jobs that have not)");
 
     private async Task WaitForStoredAsync(long expected)
     {

@@ -121,10 +121,11 @@ public sealed class BadInputTests(PostgresServer server, MotoServer moto)
             }
             await Task.Delay(500);
         }
+        var inQueue = await sqs.CountAsync(queue);
         var withReason = deadLettered.Count(m => m.MessageAttributes.TryGetValue("cruddur-reject-reason", out var reason) && !string.IsNullOrEmpty(reason.StringValue));
         new ChaosCounts("(e) bad SQS bodies", bodies.Count, bodies.Count, users, 0, bodies.Count - users - deadLettered.Count - failedJobs,
             $"expected users {expected.GetValueOrDefault("user")} / dead letters {expected.GetValueOrDefault("dead-letter")} / failed jobs (handle taken) {expected.GetValueOrDefault("failed-job")}; " +
-            $"got users {users}, dead-lettered {deadLettered.Count} (with a reason {withReason}), failed jobs {failedJobs}").Report();
+            $"got users {users}, dead-lettered {deadLettered.Count} (with a reason {withReason}), failed jobs {failedJobs}; still in the queue {inQueue}").Report();
 
         // Every body is accounted for: a user, a dead letter with its reason, or a job failed with its reason.
         Assert.Equal(bodies.Count, users + deadLettered.Count + failedJobs);
@@ -138,19 +139,24 @@ public sealed class BadInputTests(PostgresServer server, MotoServer moto)
     {
         await using var db = await TestDatabase.CreateAsync(server, seed: true);
         var port = PortAllocator.Free();
+        await using var worker = ServiceProcess.StartWorker(db.Url, ChaosSettings.Worker());
         await using var api = await ServiceProcess.StartApiAsync(db.Url, port);
         using var http = new HttpClient { BaseAddress = ProcessCrashTests.Local(port), Timeout = TimeSpan.FromSeconds(30) };
         var input = new HostileInput(seed: count);
-        var statuses = new ConcurrentDictionary<int, int>();
+        var statuses = new ConcurrentDictionary<string, int>();
+        var accepted = new ConcurrentDictionary<Guid, byte>();
         var problems = new ConcurrentQueue<string>();
 
-        var requests = input.Bodies(count).Select(r => (Func<HttpRequestMessage>)(() => Post(r)))
-            .Concat(input.Paths(count / 10).Select(p => (Func<HttpRequestMessage>)(() => new HttpRequestMessage(HttpMethod.Get, new Uri(p, UriKind.Relative)))))
+        // Each request with the answers that are right for it: a 4xx, or a 2xx only where the input can be valid.
+        var requests = input.Bodies(count).Select(r => (Make: (Func<HttpRequestMessage>)(() => Post(r)), MayBeValid: r.MayBeValid, Success: 202))
+            .Concat(input.Paths(count / 10).Select(p => (Make: (Func<HttpRequestMessage>)(() => new HttpRequestMessage(HttpMethod.Get, new Uri(p.Path, UriKind.Relative))), MayBeValid: p.MayBeFound, Success: 200)))
             .ToList();
-        await Parallel.ForEachAsync(requests, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (make, token) =>
+        await Parallel.ForEachAsync(requests, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (hostile, token) =>
         {
-            using var request = make();
+            using var request = hostile.Make();
+            var what = $"{request.Method} {request.RequestUri} [{request.Content?.Headers.ContentType}] ({request.Content?.Headers.ContentLength} bytes)";
             HttpResponseMessage response;
+            var answered = "answered";
             try
             {
                 response = await http.SendAsync(request, token);
@@ -159,44 +165,52 @@ public sealed class BadInputTests(PostgresServer server, MotoServer moto)
             {
                 // Kestrel answers 413 at once and closes the connection on a body it will not read: the client may
                 // see the close before the answer. Allowed for bodies past the limit only.
-                statuses.AddOrUpdate(0, 1, (_, n) => n + 1);
+                statuses.AddOrUpdate("closed while sending a body past the limit", 1, (_, n) => n + 1);
                 return;
             }
             catch (HttpRequestException e)
             {
-                if (await AnswerOnRetryAsync(http, make, token) is { } retried and (202 or (>= 400 and < 500)))
+                // The connection died under the request (2-4 in 11,000, cause not pinned down: docs/reliability.md).
+                // Counted apart, and the same request on a new connection, as a client retries, must be answered right.
+                if (await AnswerOnRetryAsync(http, hostile.Make, token) is not { } retried)
                 {
-                    // The connection died under the request (2-4 in 11,000, cause not pinned down: docs/reliability.md);
-                    // the same request again on a new connection is answered as it should be (a 4xx, or 202 for a valid post).
-                    statuses.AddOrUpdate(-retried, 1, (_, n) => n + 1);
+                    problems.Enqueue($"{what} -> no answer, twice: {e.InnerException?.Message ?? e.Message}");
                     return;
                 }
-                problems.Enqueue($"{request.Method} {request.RequestUri} [{request.Content?.Headers.ContentType}] ({request.Content?.Headers.ContentLength} bytes) -> no answer: {e.InnerException?.Message ?? e.Message}");
-                return;
+                response = retried;
+                answered = "connection dropped, answered on retry";
             }
             using var _ = response;
             var body = await response.Content.ReadAsStringAsync(token);
             var status = (int)response.StatusCode;
-            statuses.AddOrUpdate(status, 1, (_, n) => n + 1);
-            if (status >= 500 || body.Contains("   at ", StringComparison.Ordinal) || body.Contains("Exception", StringComparison.Ordinal))
+            statuses.AddOrUpdate($"{answered} {status}", 1, (_, n) => n + 1);
+            var right = status is >= 400 and < 500 and not 408 || (hostile.MayBeValid && status == hostile.Success);
+            if (!right || body.Contains("   at ", StringComparison.Ordinal) || body.Contains("Exception", StringComparison.Ordinal))
             {
-                problems.Enqueue($"{request.Method} {request.RequestUri} [{request.Content?.Headers.ContentType}] -> {status}: {body[..Math.Min(body.Length, 300)]}");
+                problems.Enqueue($"{what} -> {status}: {body[..Math.Min(body.Length, 300)]}");
+            }
+            if (status == 202)
+            {
+                accepted.TryAdd(JsonDocument.Parse(body).RootElement.GetProperty("uuid").GetGuid(), 0);
             }
         });
 
         var healthy = (await http.GetAsync(new Uri("/healthz", UriKind.Relative))).IsSuccessStatusCode;
-        var accepted = statuses.GetValueOrDefault(202);
-        new ChaosCounts(scenario, requests.Count, accepted, accepted, 0, 0,
-            $"answers {string.Join(", ", statuses.OrderBy(s => s.Key).Select(s => $"{s.Key switch { 0 => "closed while sending a body past the limit", < 0 => $"connection dropped, {-s.Key} on retry", _ => s.Key.ToString(System.Globalization.CultureInfo.InvariantCulture) }}×{s.Value}"))}; 5xx or stack traces {problems.Count}; alive {healthy && !api.HasExited}").Report();
+        // What was acknowledged is counted where it is kept: the activities table, once the Worker has run the jobs.
+        var uuids = string.Join(',', accepted.Keys.Select(uuid => $"'{uuid}'"));
+        var countStored = $"SELECT count(*) FROM public.activities WHERE uuid IN ({(uuids.Length > 0 ? uuids : "NULL")})";
+        var stored = await Eventually.ReachesAsync(() => db.ScalarAsync<long>(countStored), n => n >= accepted.Count, $"the {accepted.Count} accepted posts stored (stored so far)", TimeSpan.FromSeconds(120));
+        new ChaosCounts(scenario, requests.Count, accepted.Count, stored, 0, accepted.Count - stored,
+            $"answers {string.Join(", ", statuses.OrderBy(s => s.Key, StringComparer.Ordinal).Select(s => $"{s.Key}×{s.Value}"))}; wrong answers, 5xx or stack traces {problems.Count}; alive {healthy && !api.HasExited}").Report();
 
         Assert.True(problems.IsEmpty, string.Join('\n', problems.Take(20).Select(p => p[..Math.Min(p.Length, 300)])) + "\n--- Api errors\n" + string.Join('\n', api.Output.Split('\n').Where(l => l.Contains("fail:", StringComparison.Ordinal) || l.Contains("Exception", StringComparison.Ordinal)).Distinct().Take(30)));
-        Assert.All(statuses.Keys, status => Assert.True(status is -202 or (<= -400 and > -500) or 0 or 200 or 202 or (>= 400 and < 500), $"status {status}"));
+        Assert.Equal(accepted.Count, stored);
         Assert.True(healthy);
         Assert.False(api.HasExited);
     }
 
     // The same request on a new connection, as a client does after its connection died.
-    private static async Task<int?> AnswerOnRetryAsync(HttpClient http, Func<HttpRequestMessage> make, CancellationToken token)
+    private static async Task<HttpResponseMessage?> AnswerOnRetryAsync(HttpClient http, Func<HttpRequestMessage> make, CancellationToken token)
     {
         for (var attempt = 0; attempt < 3; attempt++)
         {
@@ -204,8 +218,9 @@ public sealed class BadInputTests(PostgresServer server, MotoServer moto)
             {
                 using var fresh = new HttpClient { BaseAddress = http.BaseAddress };
                 using var request = make();
-                using var response = await fresh.SendAsync(request, token);
-                return (int)response.StatusCode;
+                var response = await fresh.SendAsync(request, token);
+                await response.Content.LoadIntoBufferAsync(token);
+                return response;
             }
             catch (HttpRequestException)
             {

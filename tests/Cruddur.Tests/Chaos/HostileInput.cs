@@ -21,7 +21,14 @@ public sealed class HostileInput(int seed)
 
     private readonly Random _random = new(seed);
 
-    public sealed record Request(string Kind, byte[] Body, string? ContentType, string? IdempotencyKey);
+    /// <summary>
+    /// A hostile post. <paramref name="MayBeValid"/>: the body can be a valid post (valid-looking fields, extra
+    /// fields, odd Unicode in well-typed fields), so a 202 is a right answer; any other kind must get a 4xx.
+    /// </summary>
+    public sealed record Request(string Kind, byte[] Body, string? ContentType, string? IdempotencyKey, bool MayBeValid);
+
+    /// <summary>A hostile GET; <paramref name="MayBeFound"/>: an empty parameter, which means "the default", may answer 200.</summary>
+    public sealed record Probe(string Path, bool MayBeFound);
 
     public IEnumerable<Request> Bodies(int count)
     {
@@ -41,7 +48,7 @@ public sealed class HostileInput(int seed)
                 8 => ("valid-looking", Utf8(Post(Quote(Pick(["andrewbrown", "bayko", "nobody", "' OR ''='"])), Quote($"fuzz {i}"), Quote(Pick(Ttls))))),
                 _ => ("truncated JSON", Truncated()),
             };
-            yield return new Request(name, body, ContentType(), _random.Next(5) == 0 ? Key() : null);
+            yield return new Request(name, body, ContentType(), _random.Next(5) == 0 ? Key() : null, MayBeValid: kind is 6 or 7 or 8);
         }
     }
 
@@ -128,18 +135,19 @@ public sealed class HostileInput(int seed)
     }
 
     /// <summary>Paths and query strings: limits, cursors, uuids and job ids that are not what they claim.</summary>
-    public IEnumerable<string> Paths(int count)
+    public IEnumerable<Probe> Paths(int count)
     {
         string[] values = ["-1", "0", "101", "abc", "1e9", "99999999999999999999", "%00", "' OR 1=1", "AAAA", "\u0000", new string('9', 19), "9223372036854775808", ""];
         for (var i = 0; i < count; i++)
         {
             var value = Uri.EscapeDataString(Pick(values));
-            yield return _random.Next(4) switch
+            var feed = _random.Next(4);
+            yield return feed switch
             {
-                0 => $"/api/activities/home?limit={value}",
-                1 => $"/api/activities/home?before={value}",
-                2 => $"/api/jobs/{value}",
-                _ => $"/api/activities/{value}",
+                0 => new Probe($"/api/activities/home?limit={value}", value.Length == 0),
+                1 => new Probe($"/api/activities/home?before={value}", value.Length == 0),
+                2 => new Probe($"/api/jobs/{value}", false),
+                _ => new Probe($"/api/activities/{value}", false),
             };
         }
     }

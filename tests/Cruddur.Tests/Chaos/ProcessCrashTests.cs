@@ -27,7 +27,8 @@ public sealed class ProcessCrashTests(PostgresServer server)
         for (var kill = 0; kill < 3; kill++)
         {
             await Task.Delay(random.Next(1500, 4000));
-            killedWhileBusy += await CountAsync(db, "SELECT count(*) FROM hangfire.job WHERE statename = 'Processing'") > 0 ? 1 : 0;
+            // Aim the kill at a moment the victim itself holds a job (up to 20 s), and count the kills that did.
+            killedWhileBusy += await RunningOnAsync(db, victim.Current.Id, TimeSpan.FromSeconds(20)) > 0 ? 1 : 0;
             await victim.KillAndRestartAsync(() => ServiceProcess.StartWorker(db.Url, ChaosSettings.Worker()));
         }
         await posting;
@@ -40,6 +41,7 @@ public sealed class ProcessCrashTests(PostgresServer server)
         }
 
         Assert.Empty(load.Unexpected);
+        Assert.True(killedWhileBusy >= 1, "no kill hit the Worker while it held a job: the run proved nothing about jobs in flight");
         Assert.Equal(counts.Sent, counts.Acknowledged);
         Assert.Equal(0, counts.Lost);
         Assert.Equal(0, counts.Duplicates);
@@ -84,6 +86,27 @@ public sealed class ProcessCrashTests(PostgresServer server)
         Assert.Equal(0, counts.Lost);
         Assert.Equal(0, counts.Duplicates);
         Assert.Equal(counts.Acknowledged, counts.Stored);
+    }
+
+    /// <summary>
+    /// Jobs in the Processing state on the Worker with this process id (Hangfire's ServerId starts with
+    /// "host:pid:", FunctionHostBuilder), polled until there is one or <paramref name="patience"/> passes.
+    /// </summary>
+    private static async Task<long> RunningOnAsync(TestDatabase db, int pid, TimeSpan patience)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            var running = await CountAsync(db, $"""
+                SELECT count(*) FROM hangfire.job j JOIN hangfire.state s ON s.id = j.stateid
+                WHERE j.statename = 'Processing' AND s.data::jsonb ->> 'ServerId' LIKE '%:{pid}:%'
+                """);
+            if (running > 0 || clock.Elapsed > patience)
+            {
+                return running;
+            }
+            await Task.Delay(20);
+        }
     }
 
     internal static Uri Local(int port) => new($"http://127.0.0.1:{port}");

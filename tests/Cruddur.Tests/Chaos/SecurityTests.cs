@@ -79,13 +79,16 @@ public sealed partial class SecurityTests(PostgresServer server, MotoServer moto
             ("dashboard with a wrong password", await SendAsync(http, HttpMethod.Get, "/hangfire", $"{DashboardUser}:{DashboardPassword}x")),
             ("job id past a long", await http.GetAsync(new Uri("/api/jobs/9999999999999999999", UriKind.Relative))),
         };
-        await api.WaitForOutputAsync("receiving from SQS failed", TimeSpan.FromSeconds(30));
-        for (var waited = 0; waited < 200 && !worker.HasExited && !worker.Output.Contains("Database", StringComparison.Ordinal); waited++)
-        {
-            await Task.Delay(100); // the Worker says it cannot log in (and may stop)
-        }
+        await api.WaitForOutputAsync("receiving from SQS failed", TimeSpan.FromSeconds(60));
+        // The secrets are scanned once the Worker has said it cannot log in: its error is what could carry the password.
+        await Eventually.ReachesAsync(() => worker.Output, output => output.Contains("password authentication failed", StringComparison.Ordinal),
+            "the Worker's log of its refused login");
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, answers[0].Response.StatusCode);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, answers[1].Response.StatusCode);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, answers[2].Response.StatusCode); // not ready without its database
+        Assert.Equal(HttpStatusCode.Unauthorized, answers[3].Response.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, answers[4].Response.StatusCode); // unknown, not a parse failure's 500
         foreach (var (what, response) in answers)
         {
             var body = await response.Content.ReadAsStringAsync();
@@ -144,7 +147,8 @@ public sealed partial class SecurityTests(PostgresServer server, MotoServer moto
         // "Require" is enforced, not a wish: the test server speaks no TLS, so the connection is refused.
         var requireTls = ConnectionUrl.Parse(PostgresServer.WithDatabase(server.AdminUrl, "postgres") + "?sslmode=require");
         await using var connection = new NpgsqlConnection(requireTls.ConnectionString);
-        var refused = await Assert.ThrowsAnyAsync<Exception>(() => connection.OpenAsync());
+        var refused = await Assert.ThrowsAsync<NpgsqlException>(() => connection.OpenAsync());
+        Assert.Contains("SSL", refused.Message, StringComparison.Ordinal); // refused for TLS, not for any other reason
         Assert.DoesNotContain(PostgresServer.Password, refused.ToString(), StringComparison.Ordinal);
     }
 

@@ -34,33 +34,27 @@ public sealed class SqsRedeliveryTests(PostgresServer server, MotoServer moto)
 
         var events = Enumerable.Range(0, users).Select(Event).ToList();
         var random = new Random(13);
-        var sending = sqs.SendAsync(queue, events.Concat(events).OrderBy(_ => random.Next()).ToList());
+        var messages = events.Concat(events).OrderBy(_ => random.Next()).ToList();
+        var sending = sqs.SendAsync(queue, messages);
         await Task.Delay(random.Next(500, 1500));
         await api.KillAndRestartAsync(() => ServiceProcess.StartApiAsync(db.Url, port, environment));
         await Task.Delay(random.Next(300, 1000));
         await worker.KillAndRestartAsync(() => ServiceProcess.StartWorker(db.Url, ChaosSettings.Worker()));
-        await sending;
+        var acknowledged = await sending;
 
-        var deadline = DateTime.UtcNow.AddSeconds(120);
-        long stored;
-        while ((stored = await db.ScalarAsync<long>("SELECT count(*) FROM public.users WHERE starts_with(handle, 'chaos_d_')")) < users
-               || await sqs.CountAsync(queue) > 0)
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                break;
-            }
-            await Task.Delay(250);
-        }
+        var stored = (await Eventually.ReachesAsync(
+            async () => (Users: await db.ScalarAsync<long>("SELECT count(*) FROM public.users WHERE starts_with(handle, 'chaos_d_')"), InQueue: await sqs.CountAsync(queue)),
+            seen => seen.Users >= users && seen.InQueue == 0, $"{users} users stored and the queue empty (users, in queue)", TimeSpan.FromSeconds(180))).Users;
         var ingestJobs = (await StoredJob.ReadAllAsync(db)).Where(job => job.Function == IngestCognitoUserJob.Function).ToList();
         var enqueued = ingestJobs.Sum(job => job.SignUps.Count);
         var distinct = await db.ScalarAsync<long>("SELECT count(DISTINCT cognito_user_id) FROM public.users WHERE starts_with(handle, 'chaos_d_')");
         var deadLettered = (await sqs.DrainAsync(deadLetters)).Count;
-        new ChaosCounts("(d) SQS each event twice, Api and Worker kill -9", users * 2, users * 2, stored, stored - distinct, users - distinct,
+        new ChaosCounts("(d) SQS each event twice, Api and Worker kill -9", messages.Count, acknowledged, stored, stored - distinct, users - distinct,
             $"{users} distinct sign-ups, {enqueued} enqueued in {ingestJobs.Count} ingest jobs (every extra one a redelivery made harmless), dead-lettered {deadLettered}").Report();
         await api.DisposeAsync();
         await worker.DisposeAsync();
 
+        Assert.Equal(messages.Count, acknowledged);
         Assert.Equal(users, stored);
         Assert.Equal(users, distinct);
         Assert.Equal(0, deadLettered);

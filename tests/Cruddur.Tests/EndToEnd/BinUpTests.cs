@@ -88,14 +88,10 @@ public sealed partial class BinUpTests : IDisposable
         Assert.Equal("demo", accepted.GetProperty("handle").GetString());
 
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{_apiPort}") };
-        var location = new Uri($"/api/activities/{accepted.GetProperty("uuid").GetGuid()}", UriKind.Relative);
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while ((await http.GetAsync(location)).StatusCode != HttpStatusCode.OK)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the posted activity was not stored within 30 s");
-            await Task.Delay(100);
-        }
-        return accepted.GetProperty("uuid").GetGuid();
+        var uuid = accepted.GetProperty("uuid").GetGuid();
+        await Eventually.ReachesAsync(async () => (await http.GetAsync(new Uri($"/api/activities/{uuid}", UriKind.Relative))).StatusCode,
+            status => status == HttpStatusCode.OK, "the posted activity stored (the status of its GET)");
+        return uuid;
     }
 
     private async Task SignUpThroughSqsAsync(string queueUrl)
@@ -111,17 +107,11 @@ public sealed partial class BinUpTests : IDisposable
         Assert.True(send.ExitCode == 0, send.ToString());
 
         await using var db = NpgsqlDataSource.Create(ConnectionUrl.Parse($"postgresql://postgres:password@127.0.0.1:{_pgPort}/cruddur").ConnectionString);
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (true)
+        await Eventually.ReachesAsync(async () =>
         {
             await using var command = db.CreateCommand("SELECT count(*) FROM users WHERE handle = 'upuser'");
-            if ((long)(await command.ExecuteScalarAsync())! == 1)
-            {
-                return;
-            }
-            Assert.True(DateTime.UtcNow < deadline, "the sign-up did not become a user within 30 s");
-            await Task.Delay(200);
-        }
+            return (long)(await command.ExecuteScalarAsync())!;
+        }, users => users == 1, "the sign-up a user (users with its handle)");
     }
 
     private static bool IsRunning(int pid) => File.Exists($"/proc/{pid}/status")

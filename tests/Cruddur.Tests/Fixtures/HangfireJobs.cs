@@ -21,19 +21,22 @@ public static class HangfireJobs
             : new JobState(null, null);
     }
 
-    /// <summary>Waits until the job is in a final state (Succeeded, Failed, Deleted) or <paramref name="timeout"/> passes.</summary>
-    public static async Task<JobState> WaitForFinalStateAsync(NpgsqlDataSource db, string jobId, TimeSpan? timeout = null)
+    /// <summary>Waits until the job is in a final state (Succeeded, Failed, Deleted); fails the test if it never gets there.</summary>
+    public static Task<JobState> WaitForFinalStateAsync(NpgsqlDataSource db, string jobId, TimeSpan? timeout = null) =>
+        Eventually.ReachesAsync(() => StateAsync(db, jobId), state => state.State is "Succeeded" or "Failed" or "Deleted", $"job {jobId} in a final state", timeout);
+
+    /// <summary>The states the job went through, oldest first.</summary>
+    public static async Task<List<JobState>> StatesAsync(NpgsqlDataSource db, string jobId)
     {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
-        while (true)
+        await using var command = db.CreateCommand("SELECT name, reason FROM hangfire.state WHERE jobid = @id ORDER BY id");
+        command.Parameters.AddWithValue("id", long.Parse(jobId, System.Globalization.CultureInfo.InvariantCulture));
+        var states = new List<JobState>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
         {
-            var state = await StateAsync(db, jobId);
-            if (state.State is "Succeeded" or "Failed" or "Deleted" || DateTime.UtcNow > deadline)
-            {
-                return state;
-            }
-            await Task.Delay(50);
+            states.Add(new JobState(reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1)));
         }
+        return states;
     }
 
     public static async Task<string?> ParameterAsync(NpgsqlDataSource db, string jobId, string name)

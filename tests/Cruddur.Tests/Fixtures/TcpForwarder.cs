@@ -5,14 +5,18 @@ namespace Cruddur.Tests.Fixtures;
 
 /// <summary>
 /// A loopback port that forwards to a server once <see cref="Start"/> is called: before that, connections
-/// are refused, as from a database that is down. Lets a test take "Postgres" away from one host only.
+/// are refused, as from a database that is down. Lets a test take "Postgres" away from one host only;
+/// <see cref="Cut"/> is a network partition (open connections die, new ones are refused) until the next Start.
 /// </summary>
 public sealed class TcpForwarder(string targetHost, int targetPort) : IAsyncDisposable
 {
     private readonly CancellationTokenSource _stop = new();
+    private CancellationTokenSource _links = new();
     private TcpListener? _listener;
 
     public int Port { get; } = PortAllocator.Free();
+
+    public int TargetPort => targetPort;
 
     public void Start()
     {
@@ -38,16 +42,27 @@ public sealed class TcpForwarder(string targetHost, int targetPort) : IAsyncDisp
         }
     }
 
+    /// <summary>Refuses new connections and breaks the open ones, as a partition does, until <see cref="Start"/>.</summary>
+    public void Cut()
+    {
+        _listener?.Stop();
+        _listener = null;
+        var links = _links;
+        _links = new CancellationTokenSource();
+        links.Cancel();
+    }
+
     private async Task ForwardAsync(TcpClient client)
     {
+        using var link = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, _links.Token);
         using (client)
         using (var server = new TcpClient())
         {
             try
             {
-                await server.ConnectAsync(targetHost, targetPort, _stop.Token);
-                var a = client.GetStream().CopyToAsync(server.GetStream(), _stop.Token);
-                var b = server.GetStream().CopyToAsync(client.GetStream(), _stop.Token);
+                await server.ConnectAsync(targetHost, targetPort, link.Token);
+                var a = client.GetStream().CopyToAsync(server.GetStream(), link.Token);
+                var b = server.GetStream().CopyToAsync(client.GetStream(), link.Token);
                 await Task.WhenAny(a, b);
             }
             catch (Exception e) when (e is OperationCanceledException or IOException or SocketException or ObjectDisposedException)
@@ -62,6 +77,7 @@ public sealed class TcpForwarder(string targetHost, int targetPort) : IAsyncDisp
         _stop.Cancel();
         _listener?.Stop();
         _stop.Dispose();
+        _links.Dispose();
         return ValueTask.CompletedTask;
     }
 }

@@ -39,10 +39,11 @@ public sealed class TestDatabase : IAsyncDisposable
         return (T)(await command.ExecuteScalarAsync())!;
     }
 
-    public async Task ExecuteAsync(string sql)
+    /// <summary>Runs a statement and returns the rows it changed.</summary>
+    public async Task<int> ExecuteAsync(string sql)
     {
         await using var command = DataSource.CreateCommand(sql);
-        await command.ExecuteNonQueryAsync();
+        return await command.ExecuteNonQueryAsync();
     }
 
     public ValueTask DisposeAsync() => DataSource.DisposeAsync();

@@ -27,7 +27,11 @@ public class RequestLogTests(PostgresServer server)
         {
             (await http.GetAsync(new Uri($"http://127.0.0.1:{port}/api/activities/home"), TestContext.Current.CancellationToken)).EnsureSuccessStatusCode();
         }
-        await Task.Delay(300, TestContext.Current.CancellationToken); // the console logger writes from its own thread
-        return api.Output[before..].Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        // The console logger writes from its own queue: a clean stop flushes it, so every line the requests made is
+        // read before the assert, and the host's own shutdown line proves the output was read to its end.
+        Assert.Equal(0, (await api.TerminateAsync(TimeSpan.FromSeconds(60))).ExitCode);
+        var lines = api.Output[before..].Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains(lines, line => line.Contains("Application is shutting down", StringComparison.Ordinal));
+        return lines;
     }
 }

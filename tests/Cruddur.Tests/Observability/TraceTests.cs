@@ -32,13 +32,8 @@ public class TraceTests(PostgresServer server)
         var jobId = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("job_id").GetString();
 
         // Other tests run hosts in this process too: find this post's spans by its job id, then its trace.
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        Activity? invocation;
-        while ((invocation = Snapshot(spans).FirstOrDefault(s => s.GetTagItem("cruddur.job_id") as string == jobId)) is null)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "no span for the create-activity invocation within 20 s");
-            await Task.Delay(100);
-        }
+        var invocation = (await Eventually.ReachesAsync(() => Snapshot(spans).FirstOrDefault(s => s.GetTagItem("cruddur.job_id") as string == jobId),
+            span => span is not null, $"a span for the create-activity invocation of job {jobId}"))!;
         var request = Assert.Single(Snapshot(spans), s => s.TraceId == invocation.TraceId && s.Kind == ActivityKind.Server);
 
         Assert.Equal("create-activity", invocation.DisplayName);

@@ -20,14 +20,8 @@ public class SecurityGroupWorkerTests(PostgresServer server, MotoServer moto)
 
         await using var worker = ServiceProcess.StartWorker(db.Url, environment);
 
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        string? cidr;
-        do
-        {
-            await Task.Delay(250);
-            cidr = (await MotoSecurityGroups.RuleAsync(moto, ruleId)).CidrIpv4;
-        }
-        while (cidr != "203.0.113.42/32" && DateTime.UtcNow < deadline && !worker.HasExited);
+        var cidr = await Eventually.ReachesAsync(async () => (await MotoSecurityGroups.RuleAsync(moto, ruleId)).CidrIpv4,
+            rule => rule == "203.0.113.42/32" || worker.HasExited, "the rule pointed at 203.0.113.42/32 (or the Worker exited)");
 
         Assert.True(cidr == "203.0.113.42/32", $"rule is {cidr}; worker output:\n{worker.Output}");
         Assert.Contains("Timer refresh-rds-sg-rule scheduled: '*/5 * * * *'", worker.Output, StringComparison.Ordinal);

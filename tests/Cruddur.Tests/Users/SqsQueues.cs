@@ -28,15 +28,19 @@ public sealed class SqsQueues(MotoServer moto) : IDisposable
         return response.QueueUrl;
     }
 
-    public async Task SendAsync(string queueUrl, IEnumerable<string> bodies)
+    /// <summary>Sends every body (any refused fails the test); returns how many SQS acknowledged.</summary>
+    public async Task<int> SendAsync(string queueUrl, IEnumerable<string> bodies)
     {
         var batches = bodies.Chunk(10).Select(chunk => new SendMessageBatchRequest(
             queueUrl, [.. chunk.Select((body, i) => new SendMessageBatchRequestEntry(i.ToString(CultureInfo.InvariantCulture), body))]));
+        var acknowledged = 0;
         await Parallel.ForEachAsync(batches, new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (batch, token) =>
         {
             var response = await Client.SendMessageBatchAsync(batch, token);
             Assert.Empty(response.Failed ?? []);
+            Interlocked.Add(ref acknowledged, response.Successful?.Count ?? 0);
         });
+        return acknowledged;
     }
 
     /// <summary>Messages in the queue, visible or in flight.</summary>
