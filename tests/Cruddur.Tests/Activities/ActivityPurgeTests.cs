@@ -88,17 +88,10 @@ public class ActivityPurgeTests(PostgresServer server)
         settings: new Dictionary<string, string?> { [ActivityPurgeFunctions.CronSetting] = cron },
         services: services => services.AddActivityPurge());
 
-    private static async Task WaitForLogAsync(InProcessWorker worker, string text)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!worker.Logs.Text.Contains(text, StringComparison.Ordinal))
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"no log line '{text}' within 30 s:\n{worker.Logs.Text}");
-            await Task.Delay(100);
-        }
-    }
+    private static Task<string> WaitForLogAsync(InProcessWorker worker, string text) =>
+        Eventually.ReachesAsync(() => worker.Logs.Text, logs => logs.Contains(text, StringComparison.Ordinal), $"a log line '{text}'");
 
-    private static Task InsertAsync(TestDatabase db, int count, string expiresAt, string message) => db.ExecuteAsync($"""
+    private static Task<int> InsertAsync(TestDatabase db, int count, string expiresAt, string message) => db.ExecuteAsync($"""
         INSERT INTO activities (user_uuid, message, expires_at)
         SELECT (SELECT uuid FROM users WHERE handle = 'andrewbrown'), '{message}', {expiresAt}
         FROM generate_series(1, {count})

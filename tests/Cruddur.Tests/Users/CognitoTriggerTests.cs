@@ -144,13 +144,6 @@ public sealed class CognitoTriggerTests(PostgresServer server, MotoServer moto) 
         return await reader.ReadToEndAsync(TestContext.Current.CancellationToken);
     }
 
-    private async Task EventuallyAsync(string countSql, long expected)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (await _db.ScalarAsync<long>(countSql) != expected)
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"'{countSql}' did not reach {expected} within 30 s");
-            await Task.Delay(100);
-        }
-    }
+    private Task<long> EventuallyAsync(string countSql, long expected) =>
+        Eventually.ReachesAsync(() => _db.ScalarAsync<long>(countSql), count => count == expected, $"'{countSql}' to reach {expected}");
 }
