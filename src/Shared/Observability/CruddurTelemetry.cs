@@ -18,9 +18,6 @@ public static class CruddurTelemetry
 {
     public const string Name = "Cruddur";
 
-    /// <summary>The job parameter that carries the enqueuing request's W3C trace context to the Worker.</summary>
-    public const string TraceParentParameter = "traceparent";
-
     public static ActivitySource Source { get; } = new(Name);
 
     private static readonly Meter Meter = new(Name);
