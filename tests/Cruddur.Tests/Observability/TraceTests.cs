@@ -12,6 +12,7 @@ using Hangfire.Common;
 using Hangfire.States;
 using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry;
+using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
 
 namespace Cruddur.Tests.Observability;
@@ -87,6 +88,19 @@ public class TraceTests(PostgresServer server)
         var invocation = Assert.Single(Snapshot(spans), s => s.TraceId == parent.TraceId);
         Assert.Equal(jobId, invocation.GetTagItem("cruddur.job_id"));
         Assert.Equal(parent.SpanId, invocation.ParentSpanId);
+    }
+
+    [Fact]
+    public async Task Spans_are_collected_for_an_exporter_only_when_one_is_configured()
+    {
+        await using var db = await TestDatabase.CreateAsync(server);
+        await using var quiet = new ApiFactory(db.Url);
+        await using var exporting = new ApiFactory(db.Url, new Dictionary<string, string?> { ["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://127.0.0.1:9" });
+
+        // Without an exporter no provider samples the Api's requests and commands; with one, they are traced and exported.
+        Assert.Null(quiet.Services.GetService<TracerProvider>());
+        Assert.NotNull(exporting.Services.GetService<TracerProvider>());
+        Assert.NotNull(exporting.Services.GetService<MeterProvider>());
     }
 
     // The exporter appends from other threads without a lock: copy, and copy again if an append got in the way.
