@@ -7,7 +7,7 @@ namespace Cruddur.Api.Activities;
 
 /// <summary>
 /// Group commit for posts: concurrent valid posts are coalesced (up to <see cref="ActivityBatchOptions.MaxSize"/>,
-/// or for <see cref="ActivityBatchOptions.Linger"/> after the first, whichever comes first) into one
+/// or for <see cref="ActivityBatchOptions.Linger"/> after the first or after the previous commit, whichever comes first) into one
 /// create-activity job, committed with one Hangfire transaction. Each caller's task completes only after that
 /// commit, with the job's id; if the commit fails, every caller of the batch gets the exception (nothing was
 /// accepted). Each activity keeps its own uuid.
@@ -36,6 +36,10 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
         // After a stop, what is already queued is still committed (or failed): no waiter is left hanging.
         while (await reader.WaitToReadAsync(CancellationToken.None))
         {
+            // The linger counts from the first post's arrival or from the end of the previous commit, whichever is
+            // later: a quiet Api commits a lone post after Linger as before, and under load the posts answered by the
+            // previous commit have Linger to come back and join this batch (a job's fixed cost is most of a post's).
+            var free = Environment.TickCount64;
             while (batch.Count < options.MaxSize)
             {
                 if (reader.TryRead(out var next))
@@ -43,7 +47,7 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
                     batch.Add(next);
                     continue;
                 }
-                var wait = batch.Count == 0 ? 0 : batch[0].QueuedAt + (long)options.Linger.TotalMilliseconds - Environment.TickCount64;
+                var wait = batch.Count == 0 ? 0 : Math.Max(batch[0].QueuedAt, free) + (long)options.Linger.TotalMilliseconds - Environment.TickCount64;
                 if (batch.Count > 0 && wait <= 0)
                 {
                     break;
@@ -106,7 +110,7 @@ public sealed record ActivityBatchOptions
     /// <summary>At most this many posts per job.</summary>
     public int MaxSize { get; init; } = 500;
 
-    /// <summary>How long the first post of a batch waits for company before the batch is committed.</summary>
+    /// <summary>How long a batch waits for company, from its first post or from the previous commit's end, whichever is later.</summary>
     public TimeSpan Linger { get; init; } = TimeSpan.FromMilliseconds(2);
 
     public static ActivityBatchOptions From(IConfiguration configuration)

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Hangfire;
 using Hangfire.Common;
 using Hangfire.States;
@@ -24,11 +25,13 @@ public sealed class HangfireJobQueue(IBackgroundJobClient client) : IJobQueue
     // Hangfire.PostgreSql's client is synchronous: Create returns after the job's transaction commits.
     // The queue goes on the job itself: a retry (DelayedJobScheduler) or a dashboard Requeue enqueues a bare
     // EnqueuedState, and without the job's own queue that lands in "default", which no Worker serves.
+    // The current trace context travels as an argument, so the Worker's invocation continues the enqueuing request's trace.
     private string Create(JobContractAttribute contract, string payload, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
+        var traceParent = Activity.Current is { IdFormat: ActivityIdFormat.W3C } activity ? activity.Id : null;
         var job = Job.FromExpression<IFunctionDispatcher>(
-            dispatcher => dispatcher.DispatchAsync(contract.Function, payload, null, CancellationToken.None), contract.Queue);
+            dispatcher => dispatcher.DispatchAsync(contract.Function, payload, traceParent, null, CancellationToken.None), contract.Queue);
         return client.Create(job, new EnqueuedState(contract.Queue));
     }
 }

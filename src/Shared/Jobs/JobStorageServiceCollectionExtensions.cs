@@ -41,13 +41,6 @@ public static class JobStorageServiceCollectionExtensions
         });
         services.AddSingleton<JobActivator>(provider => new AspNetCoreJobActivator(provider.GetRequiredService<IServiceScopeFactory>()));
         LogProvider.SetCurrentLogProvider(new HangfireLogProvider());
-        lock (GlobalJobFilters.Filters)
-        {
-            if (!GlobalJobFilters.Filters.Any(f => f.Instance is TraceContextFilter))
-            {
-                GlobalJobFilters.Filters.Add(new TraceContextFilter());
-            }
-        }
         services.AddHangfire((provider, hangfire) =>
         {
             HangfireLogProvider.Use(provider.GetRequiredService<ILoggerFactory>());

@@ -12,14 +12,11 @@ namespace Cruddur.Shared.Observability;
 
 /// <summary>
 /// Cruddur's own traces and metrics (the function host's invocations, the SQS ingress), and the OpenTelemetry
-/// wiring both processes share: exported with OTLP when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set, to nowhere otherwise.
+/// wiring both processes share: exported with OTLP when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set, not collected otherwise.
 /// </summary>
 public static class CruddurTelemetry
 {
     public const string Name = "Cruddur";
-
-    /// <summary>The job parameter that carries the enqueuing request's W3C trace context to the Worker.</summary>
-    public const string TraceParentParameter = "traceparent";
 
     public static ActivitySource Source { get; } = new(Name);
 
@@ -40,12 +37,21 @@ public static class CruddurTelemetry
     public static Counter<long> ActivitiesPurged { get; } =
         Meter.CreateCounter<long>("cruddur.activities.purged", "{activity}", "Expired activities deleted by the purge timer.");
 
-    /// <summary>Traces and metrics for <paramref name="service"/>; <paramref name="tracing"/> and <paramref name="metrics"/> add what only that process has.</summary>
+    /// <summary>
+    /// Traces and metrics for <paramref name="service"/>, exported with OTLP, when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c>
+    /// is set; <paramref name="tracing"/> and <paramref name="metrics"/> add what only that process has. Without an
+    /// exporter nothing is registered: a sampled span per request and per Npgsql command would be recorded for nobody.
+    /// The instrumented code (spans of <see cref="Source"/>, the meters) still serves any other listener, such as dotnet-counters.
+    /// </summary>
     public static IServiceCollection AddCruddurTelemetry(
         this IServiceCollection services, IConfiguration configuration, string service,
         Action<TracerProviderBuilder>? tracing = null, Action<MeterProviderBuilder>? metrics = null)
     {
-        var telemetry = services.AddOpenTelemetry()
+        if (string.IsNullOrWhiteSpace(configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+        {
+            return services;
+        }
+        services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService(service))
             .WithTracing(builder =>
             {
@@ -56,11 +62,8 @@ public static class CruddurTelemetry
             {
                 builder.AddMeter(Name);
                 metrics?.Invoke(builder);
-            });
-        if (!string.IsNullOrWhiteSpace(configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
-        {
-            telemetry.UseOtlpExporter();
-        }
+            })
+            .UseOtlpExporter();
         return services;
     }
 }

@@ -1,5 +1,4 @@
 using Cruddur.Shared.Jobs;
-using Cruddur.Shared.Observability;
 using Hangfire.Server;
 using Microsoft.Extensions.Logging;
 
@@ -12,7 +11,7 @@ namespace Cruddur.Worker.Hosting;
 internal sealed class FunctionDispatcher(
     FunctionCatalog catalog, FunctionPipeline pipeline, IServiceProvider scope, ILoggerFactory loggers) : IFunctionDispatcher
 {
-    public Task DispatchAsync(string function, string payload, PerformContext? context, CancellationToken cancellationToken)
+    public Task DispatchAsync(string function, string payload, string? traceParent, PerformContext? context, CancellationToken cancellationToken)
     {
         if (!catalog.TryGet(function, out var descriptor))
         {
@@ -24,7 +23,7 @@ internal sealed class FunctionDispatcher(
         var invocation = new FunctionContext(
             descriptor, context?.BackgroundJob.Id, attempt, payload, scope, loggers.CreateLogger($"Cruddur.Functions.{function}"), cancellationToken)
         {
-            TraceParent = context?.GetJobParameter<string>(CruddurTelemetry.TraceParentParameter),
+            TraceParent = traceParent,
         };
         return pipeline.RunAsync(invocation);
     }

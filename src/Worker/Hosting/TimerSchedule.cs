@@ -28,7 +28,7 @@ internal sealed class TimerSchedule(
         {
             var name = timer.Name;
             var job = Job.FromExpression<IFunctionDispatcher>(
-                dispatcher => dispatcher.DispatchAsync(name, "{}", null, CancellationToken.None), timer.Queue);
+                dispatcher => dispatcher.DispatchAsync(name, "{}", null, null, CancellationToken.None), timer.Queue);
             recurringJobs.AddOrUpdate(name, job, timer.Schedule!, new RecurringJobOptions { TimeZone = TimeZoneInfo.Utc });
             logger.LogInformation("Timer {Function} scheduled: '{Schedule}' (UTC), next at {Next:u}",
                 name, timer.Schedule, timer.Cron!.GetNextOccurrence(DateTime.UtcNow));

@@ -102,7 +102,7 @@ public class FunctionHostTests(PostgresServer server)
         var client = worker.Services.GetRequiredService<IBackgroundJobClient>();
 
         var job = client.Create(
-            Job.FromExpression<IFunctionDispatcher>(d => d.DispatchAsync("create-activity", """{"uuid":"not-a-uuid"}""", null, CancellationToken.None)),
+            Job.FromExpression<IFunctionDispatcher>(d => d.DispatchAsync("create-activity", """{"uuid":"not-a-uuid"}""", null, null, CancellationToken.None)),
             new EnqueuedState("activities"));
         var state = await HangfireJobs.WaitForFinalStateAsync(db.DataSource, job);
 
