@@ -109,14 +109,46 @@ public class DbTemplateTests(PostgresServer server)
             FROM users u, generate_series(1, 25) i WHERE u.handle = 'bayko'
             """);
 
-        var first = JsonDocument.Parse(await db.Db.QueryArrayJsonAsync(db.Db.Template("activities", "home"), HomePage(limit: 10))).RootElement;
+        var page = await db.Db.QueryPageJsonAsync(db.Db.Template("activities", "home"), HomePage(limit: 10));
+        var first = JsonDocument.Parse(page.Json).RootElement;
         var last = first[9];
-        var second = JsonDocument.Parse(await db.Db.QueryArrayJsonAsync(db.Db.Template("activities", "home"),
-            HomePage(limit: 100, last.GetProperty("created_at").GetDateTimeOffset(), last.GetProperty("uuid").GetGuid()))).RootElement;
+        // The key Postgres returns beside the JSON is the JSON's last row's.
+        Assert.Equal(10, page.Count);
+        Assert.Equal(last.GetProperty("created_at").GetDateTimeOffset(), page.LastCreatedAt);
+        Assert.Equal(last.GetProperty("uuid").GetGuid(), page.LastUuid);
+        var second = await db.Db.QueryPageJsonAsync(db.Db.Template("activities", "home"), HomePage(limit: 100, page.LastCreatedAt, page.LastUuid));
 
-        var all = first.EnumerateArray().Concat(second.EnumerateArray()).Select(r => r.GetProperty("uuid").GetGuid()).ToList();
+        var all = first.EnumerateArray().Concat(JsonDocument.Parse(second.Json).RootElement.EnumerateArray())
+            .Select(r => r.GetProperty("uuid").GetGuid()).ToList();
         Assert.Equal(26, all.Count);
         Assert.Equal(all.Count, all.Distinct().Count());
+        Assert.Equal(16, second.Count);
+    }
+
+    [Fact]
+    public async Task An_empty_page_has_no_key()
+    {
+        await using var db = await TestDatabase.CreateAsync(server);
+
+        var page = await db.Db.QueryPageJsonAsync(db.Db.Template("activities", "home"), HomePage(limit: 20));
+
+        Assert.Equal(new JsonPage("[]", 0, null, null), page);
+    }
+
+    [Fact]
+    public async Task The_json_reads_refuse_a_write_so_the_read_pool_holds_no_session_state_to_reset()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+
+        // The read pool skips Npgsql's reset on close: that is safe only because its statements cannot write.
+        var error = await Assert.ThrowsAsync<PostgresException>(() => db.Db.QueryObjectJsonAsync(
+            db.Db.Template("activities", "create"), CreateParameters(Guid.CreateVersion7(), "andrewbrown", "through a read?")));
+
+        Assert.Equal(PostgresErrorCodes.SyntaxError, error.SqlState);
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM activities"));
+        // And its generic plans are kept (the feed's LIMIT parameter would otherwise have it planned per call).
+        var mode = await db.Db.QueryObjectJsonAsync(new SqlTemplate("setting", "SELECT current_setting('plan_cache_mode') AS mode"));
+        Assert.Equal("""{"mode":"force_generic_plan"}""", mode);
     }
 
     [Fact]
