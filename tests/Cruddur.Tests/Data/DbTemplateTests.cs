@@ -152,6 +152,39 @@ public class DbTemplateTests(PostgresServer server)
     }
 
     [Fact]
+    public async Task The_read_pools_generic_plan_of_the_home_page_is_the_index_scan_even_after_most_rows_were_deleted()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        // A bloated index (as after a purge of expired activities) once made the generic plan a sort of the whole table.
+        await db.ExecuteAsync("""
+            INSERT INTO activities (user_uuid, message, expires_at, created_at)
+            SELECT u.uuid, 'post ' || i, now() + interval '1 day', now() - i * interval '1 second'
+            FROM users u, generate_series(1, 100000) i WHERE u.handle = 'bayko';
+            DELETE FROM activities WHERE message LIKE 'post %' AND created_at < now() - interval '2000 seconds';
+            """);
+        await db.ExecuteAsync("VACUUM ANALYZE activities");
+        var home = db.Db.Template("activities", "home").Text
+            .Replace("@before_created_at", "$1", StringComparison.Ordinal).Replace("@before_uuid", "$2", StringComparison.Ordinal)
+            .Replace("@limit", "$3", StringComparison.Ordinal);
+
+        await using var connection = await db.Reads.OpenConnectionAsync(); // plan_cache_mode=force_generic_plan
+        await using (var prepare = new NpgsqlCommand($"PREPARE feed (timestamptz, uuid, int) AS {home}", connection))
+        {
+            await prepare.ExecuteNonQueryAsync();
+        }
+        await using var explain = new NpgsqlCommand("EXPLAIN EXECUTE feed (NULL, NULL, 20)", connection);
+        await using var reader = await explain.ExecuteReaderAsync();
+        var plan = new List<string>();
+        while (await reader.ReadAsync())
+        {
+            plan.Add(reader.GetString(0));
+        }
+
+        Assert.Contains(plan, line => line.Contains("Index Scan Backward using activities_feed_idx", StringComparison.Ordinal));
+        Assert.DoesNotContain(plan, line => line.Contains("Sort", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_missing_template_names_the_file()
     {
         await using var db = await TestDatabase.CreateAsync(server, migrate: false);
