@@ -56,8 +56,12 @@ public sealed class Db(
     }
 
     /// <summary>Every row of the template as a JSON array of objects, in the template's order; <c>[]</c> when there are none.</summary>
-    public async Task<string> QueryArrayJsonAsync(SqlTemplate sql, SqlParameters? parameters = null, CancellationToken cancellationToken = default) =>
-        (await QueryPageJsonAsync(sql, parameters, cancellationToken)).Json;
+    public async Task<string> QueryArrayJsonAsync(SqlTemplate sql, SqlParameters? parameters = null, CancellationToken cancellationToken = default)
+    {
+        await using var command = Command(
+            $"SELECT COALESCE(json_agg(array_row), '[]'::json)::text FROM (\n{sql.Text}\n) array_row", parameters, reads);
+        return (string)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
 
     /// <summary>
     /// Every row of the template as a JSON array (as <see cref="QueryArrayJsonAsync"/>), with the row count and
