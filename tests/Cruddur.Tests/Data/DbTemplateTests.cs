@@ -103,11 +103,7 @@ public class DbTemplateTests(PostgresServer server)
     public async Task The_home_page_after_a_cursor_continues_where_the_previous_page_ended()
     {
         await using var db = await TestDatabase.CreateAsync(server, seed: true);
-        await db.ExecuteAsync("""
-            INSERT INTO activities (user_uuid, message, expires_at, created_at)
-            SELECT u.uuid, 'post ' || i, now() + interval '1 day', now() - i * interval '1 second'
-            FROM users u, generate_series(1, 25) i WHERE u.handle = 'bayko'
-            """);
+        await InsertPostsAsync(db, 25);
 
         var page = await db.Db.QueryPageJsonAsync(db.Db.Template("activities", "home"), HomePage(limit: 10));
         var first = JsonDocument.Parse(page.Json).RootElement;
@@ -156,12 +152,8 @@ public class DbTemplateTests(PostgresServer server)
     {
         await using var db = await TestDatabase.CreateAsync(server, seed: true);
         // A bloated index (as after a purge of expired activities) once made the generic plan a sort of the whole table.
-        await db.ExecuteAsync("""
-            INSERT INTO activities (user_uuid, message, expires_at, created_at)
-            SELECT u.uuid, 'post ' || i, now() + interval '1 day', now() - i * interval '1 second'
-            FROM users u, generate_series(1, 100000) i WHERE u.handle = 'bayko';
-            DELETE FROM activities WHERE message LIKE 'post %' AND created_at < now() - interval '2000 seconds';
-            """);
+        await InsertPostsAsync(db, 100_000);
+        await db.ExecuteAsync("DELETE FROM activities WHERE message LIKE 'post %' AND created_at < now() - interval '2000 seconds'");
         await db.ExecuteAsync("VACUUM ANALYZE activities");
         var home = db.Db.Template("activities", "home").Text
             .Replace("@before_created_at", "$1", StringComparison.Ordinal).Replace("@before_uuid", "$2", StringComparison.Ordinal)
@@ -222,6 +214,13 @@ public class DbTemplateTests(PostgresServer server)
         ["expires_at"] = DateTimeOffset.UtcNow.AddDays(1),
         ["created_at"] = null,
     };
+
+    /// <summary>Posts by bayko, "post 1" newest, one second apart.</summary>
+    private static Task InsertPostsAsync(TestDatabase db, int count) => db.ExecuteAsync($"""
+        INSERT INTO activities (user_uuid, message, expires_at, created_at)
+        SELECT u.uuid, 'post ' || i, now() + interval '1 day', now() - i * interval '1 second'
+        FROM users u, generate_series(1, {count}) i WHERE u.handle = 'bayko'
+        """);
 
     private static SqlParameters HomePage(int limit, DateTimeOffset? beforeCreatedAt = null, Guid? beforeUuid = null) => new()
     {
