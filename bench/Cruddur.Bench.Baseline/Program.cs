@@ -4,16 +4,18 @@ using Cruddur.Bench.Baseline;
 //   hangfire ...   stock Hangfire.PostgreSql, one job per activity (HangfireBaseline)
 //   sqs-roundtrip  moto_server's own send + receive + delete rate, with no Cruddur code in the loop (SqsBaseline)
 //   sqs-send       the same sign-up events sent to the Api's queue, for bin/bench to time their ingest
+//   rate ...       POST or GET at a constant rate, latency counted from each request's due time (OpenLoop)
 return args.FirstOrDefault() switch
 {
     "hangfire" => await HangfireBaseline.RunAsync(args[1..]),
     "sqs-roundtrip" => await SqsBaseline.RoundTripAsync(args[1..]),
     "sqs-send" => await SqsBaseline.SendOnlyAsync(args[1..]),
+    "rate" => await OpenLoop.RunAsync(args[1..]),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine($"usage: Cruddur.Bench.Baseline {HangfireBaseline.Usage}\n       Cruddur.Bench.Baseline {SqsBaseline.Usage}");
+    Console.Error.WriteLine($"usage: Cruddur.Bench.Baseline {HangfireBaseline.Usage}\n       Cruddur.Bench.Baseline {SqsBaseline.Usage}\n       Cruddur.Bench.Baseline {OpenLoop.Usage}");
     return 2;
 }

@@ -19,12 +19,18 @@ namespace Cruddur.Api;
 
 public static class Extensions
 {
+    /// <summary>
+    /// The Api's main pool unless <c>DB_POOL_SIZE</c> says otherwise. Npgsql's own default (100) alone would fill a stock
+    /// PostgreSQL's max_connections=100; this, the read pool (10) and a Worker's (30 + 10) stay under it.
+    /// </summary>
+    public const int DefaultPoolSize = 40;
+
     /// <summary>The Api's services: data access, the job client (it enqueues, never executes), health, OpenAPI.</summary>
     public static WebApplicationBuilder AddCruddurApi(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
         builder.Logging.AddCruddurConsole(builder.Configuration);
-        services.AddCruddurData(builder.Configuration);
+        services.AddCruddurData(builder.Configuration, DefaultPoolSize);
         services.AddDatabaseResilience();
         services.AddCruddurJobStorage(builder.Configuration);
         services.AddSingleton(TimeProvider.System);

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Cruddur.Shared.Data;
 using Cruddur.Shared.Resilience;
 using Polly;
@@ -49,20 +48,16 @@ public sealed class ActivityStore(Db db, ResiliencePipelineProvider<string> pipe
     /// </summary>
     public async Task<(string Json, FeedCursor? Next)> HomeJsonAsync(int limit, FeedCursor? before, CancellationToken cancellationToken)
     {
-        var json = await db.QueryArrayJsonAsync(db.Template("activities", "home"), new SqlParameters
+        // Postgres returns the last row's key beside the JSON, so the cursor costs no parsing here.
+        var page = await db.QueryPageJsonAsync(db.Template("activities", "home"), new SqlParameters
         {
             ["limit"] = limit,
             ["before_created_at"] = before?.CreatedAt,
             ["before_uuid"] = before?.Uuid,
         }, cancellationToken);
-        using var page = JsonDocument.Parse(json);
-        var rows = page.RootElement;
-        if (rows.GetArrayLength() < limit)
-        {
-            return (json, null);
-        }
-        var last = rows[rows.GetArrayLength() - 1];
-        return (json, new FeedCursor(last.GetProperty("created_at").GetDateTimeOffset(), last.GetProperty("uuid").GetGuid()));
+        return page.Count < limit
+            ? (page.Json, null)
+            : (page.Json, new FeedCursor(page.LastCreatedAt!.Value, page.LastUuid!.Value));
     }
 
     /// <summary>The activity as JSON (the shape of <c>object.sql</c>), or null while it is not stored.</summary>

@@ -103,20 +103,77 @@ public class DbTemplateTests(PostgresServer server)
     public async Task The_home_page_after_a_cursor_continues_where_the_previous_page_ended()
     {
         await using var db = await TestDatabase.CreateAsync(server, seed: true);
-        await db.ExecuteAsync("""
-            INSERT INTO activities (user_uuid, message, expires_at, created_at)
-            SELECT u.uuid, 'post ' || i, now() + interval '1 day', now() - i * interval '1 second'
-            FROM users u, generate_series(1, 25) i WHERE u.handle = 'bayko'
-            """);
+        await InsertPostsAsync(db, 25);
 
-        var first = JsonDocument.Parse(await db.Db.QueryArrayJsonAsync(db.Db.Template("activities", "home"), HomePage(limit: 10))).RootElement;
+        var page = await db.Db.QueryPageJsonAsync(db.Db.Template("activities", "home"), HomePage(limit: 10));
+        var first = JsonDocument.Parse(page.Json).RootElement;
         var last = first[9];
-        var second = JsonDocument.Parse(await db.Db.QueryArrayJsonAsync(db.Db.Template("activities", "home"),
-            HomePage(limit: 100, last.GetProperty("created_at").GetDateTimeOffset(), last.GetProperty("uuid").GetGuid()))).RootElement;
+        // The key Postgres returns beside the JSON is the JSON's last row's.
+        Assert.Equal(10, page.Count);
+        Assert.Equal(last.GetProperty("created_at").GetDateTimeOffset(), page.LastCreatedAt);
+        Assert.Equal(last.GetProperty("uuid").GetGuid(), page.LastUuid);
+        var second = await db.Db.QueryPageJsonAsync(db.Db.Template("activities", "home"), HomePage(limit: 100, page.LastCreatedAt, page.LastUuid));
 
-        var all = first.EnumerateArray().Concat(second.EnumerateArray()).Select(r => r.GetProperty("uuid").GetGuid()).ToList();
+        var all = first.EnumerateArray().Concat(JsonDocument.Parse(second.Json).RootElement.EnumerateArray())
+            .Select(r => r.GetProperty("uuid").GetGuid()).ToList();
         Assert.Equal(26, all.Count);
         Assert.Equal(all.Count, all.Distinct().Count());
+        Assert.Equal(16, second.Count);
+    }
+
+    [Fact]
+    public async Task An_empty_page_has_no_key()
+    {
+        await using var db = await TestDatabase.CreateAsync(server);
+
+        var page = await db.Db.QueryPageJsonAsync(db.Db.Template("activities", "home"), HomePage(limit: 20));
+
+        Assert.Equal(new JsonPage("[]", 0, null, null), page);
+    }
+
+    [Fact]
+    public async Task The_json_reads_refuse_a_write_so_the_read_pool_holds_no_session_state_to_reset()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+
+        // The read pool skips Npgsql's reset on close: that is safe only because its statements cannot write.
+        var error = await Assert.ThrowsAsync<PostgresException>(() => db.Db.QueryObjectJsonAsync(
+            db.Db.Template("activities", "create"), CreateParameters(Guid.CreateVersion7(), "andrewbrown", "through a read?")));
+
+        Assert.Equal(PostgresErrorCodes.SyntaxError, error.SqlState);
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM activities"));
+        // And its generic plans are kept (the feed's LIMIT parameter would otherwise have it planned per call).
+        var mode = await db.Db.QueryObjectJsonAsync(new SqlTemplate("setting", "SELECT current_setting('plan_cache_mode') AS mode"));
+        Assert.Equal("""{"mode":"force_generic_plan"}""", mode);
+    }
+
+    [Fact]
+    public async Task The_read_pools_generic_plan_of_the_home_page_is_the_index_scan_even_after_most_rows_were_deleted()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        // A bloated index (as after a purge of expired activities) once made the generic plan a sort of the whole table.
+        await InsertPostsAsync(db, 100_000);
+        await db.ExecuteAsync("DELETE FROM activities WHERE message LIKE 'post %' AND created_at < now() - interval '2000 seconds'");
+        await db.ExecuteAsync("VACUUM ANALYZE activities");
+        var home = db.Db.Template("activities", "home").Text
+            .Replace("@before_created_at", "$1", StringComparison.Ordinal).Replace("@before_uuid", "$2", StringComparison.Ordinal)
+            .Replace("@limit", "$3", StringComparison.Ordinal);
+
+        await using var connection = await db.Reads.OpenConnectionAsync(); // plan_cache_mode=force_generic_plan
+        await using (var prepare = new NpgsqlCommand($"PREPARE feed (timestamptz, uuid, int) AS {home}", connection))
+        {
+            await prepare.ExecuteNonQueryAsync();
+        }
+        await using var explain = new NpgsqlCommand("EXPLAIN EXECUTE feed (NULL, NULL, 20)", connection);
+        await using var reader = await explain.ExecuteReaderAsync();
+        var plan = new List<string>();
+        while (await reader.ReadAsync())
+        {
+            plan.Add(reader.GetString(0));
+        }
+
+        Assert.Contains(plan, line => line.Contains("Index Scan Backward using activities_feed_idx", StringComparison.Ordinal));
+        Assert.DoesNotContain(plan, line => line.Contains("Sort", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -157,6 +214,13 @@ public class DbTemplateTests(PostgresServer server)
         ["expires_at"] = DateTimeOffset.UtcNow.AddDays(1),
         ["created_at"] = null,
     };
+
+    /// <summary>Posts by bayko, "post 1" newest, one second apart.</summary>
+    private static Task InsertPostsAsync(TestDatabase db, int count) => db.ExecuteAsync($"""
+        INSERT INTO activities (user_uuid, message, expires_at, created_at)
+        SELECT u.uuid, 'post ' || i, now() + interval '1 day', now() - i * interval '1 second'
+        FROM users u, generate_series(1, {count}) i WHERE u.handle = 'bayko'
+        """);
 
     private static SqlParameters HomePage(int limit, DateTimeOffset? beforeCreatedAt = null, Guid? beforeUuid = null) => new()
     {

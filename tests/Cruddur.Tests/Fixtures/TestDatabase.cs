@@ -11,12 +11,18 @@ public sealed class TestDatabase : IAsyncDisposable
     {
         Url = url;
         DataSource = NpgsqlDataSource.Create(ConnectionUrl.Parse(url).ConnectionString);
-        Db = new Db(DataSource, new SqlTemplates());
+        var reads = new NpgsqlConnectionStringBuilder(ConnectionUrl.Parse(url).ConnectionString);
+        DataServiceCollectionExtensions.ConfigureForReads(reads);
+        Reads = NpgsqlDataSource.Create(reads.ConnectionString);
+        Db = new Db(DataSource, new SqlTemplates(), Reads);
     }
 
     public string Url { get; }
 
     public NpgsqlDataSource DataSource { get; }
+
+    /// <summary>The read pool, configured as the Api's (<see cref="DataServiceCollectionExtensions.ConfigureForReads"/>).</summary>
+    public NpgsqlDataSource Reads { get; }
 
     public Db Db { get; }
 
@@ -46,5 +52,9 @@ public sealed class TestDatabase : IAsyncDisposable
         return await command.ExecuteNonQueryAsync();
     }
 
-    public ValueTask DisposeAsync() => DataSource.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await Reads.DisposeAsync();
+        await DataSource.DisposeAsync();
+    }
 }
