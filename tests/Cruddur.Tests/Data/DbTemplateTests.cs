@@ -216,7 +216,7 @@ public class DbTemplateTests(PostgresServer server)
     };
 
     /// <summary>Posts by bayko, "post 1" newest, one second apart.</summary>
-    private static Task InsertPostsAsync(TestDatabase db, int count) => db.ExecuteAsync($"""
+    private static Task<int> InsertPostsAsync(TestDatabase db, int count) => db.ExecuteAsync($"""
         INSERT INTO activities (user_uuid, message, expires_at, created_at)
         SELECT u.uuid, 'post ' || i, now() + interval '1 day', now() - i * interval '1 second'
         FROM users u, generate_series(1, {count}) i WHERE u.handle = 'bayko'
