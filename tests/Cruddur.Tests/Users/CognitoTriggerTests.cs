@@ -5,13 +5,10 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Amazon.Runtime;
 using Amazon.SQS;
-using Cruddur.Api.Users;
 using Cruddur.CognitoTrigger;
 using Cruddur.Shared.Aws;
 using Cruddur.Tests.Fixtures;
-using Cruddur.Worker.Users;
 using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Cruddur.Tests.Users;
 
@@ -26,53 +23,28 @@ public sealed class CognitoTriggerTests(PostgresServer server, MotoServer moto) 
 
     private const string SampleSub = "4f0d5c1e-8a3b-4c6d-9e2f-7a1b3c5d7e90";
 
-    private readonly SqsQueues _sqs = new(moto);
     private readonly LogCollector _logs = new();
-    private TestDatabase _db = null!;
-    private InProcessWorker _worker = null!;
-    private ApiFactory _api = null!;
-    private string _queue = "";
+    private SignUpStack _stack = null!;
 
-    public async ValueTask InitializeAsync()
-    {
-        _db = await TestDatabase.CreateAsync(server, seed: true);
-        _queue = await _sqs.CreateAsync("trigger-sign-ups");
-        _worker = await InProcessWorker.StartAsync(_db.Url, [typeof(UserFunctions)]);
-        _api = new ApiFactory(
-            _db.Url,
-            new Dictionary<string, string?>(moto.Environment)
-            {
-                [CognitoUsersIngressOptions.QueueUrlKey] = _queue,
-                [CognitoUsersIngressOptions.WaitSecondsKey] = "1",
-            },
-            services => services.AddSingleton<IAmazonSQS>(_sqs.Client));
-        _ = _api.Server; // starts the Api, and with it the ingress
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _api.DisposeAsync();
-        await _worker.DisposeAsync();
-        await _db.DisposeAsync();
-        _sqs.Dispose();
-    }
+    public async ValueTask InitializeAsync() => _stack = await SignUpStack.StartAsync(server, moto, "trigger-sign-ups");
+    public ValueTask DisposeAsync() => _stack.DisposeAsync();
 
     [Fact]
     public async Task The_documented_sign_up_event_becomes_one_user_and_the_same_event_again_is_still_one_user()
     {
         var sample = await File.ReadAllTextAsync(SampleEventPath, TestContext.Current.CancellationToken);
-        var trigger = new SignUpForwarder(_sqs.Client, _queue, _logs.CreateLogger("trigger"));
+        var trigger = new SignUpForwarder(_stack.Sqs.Client, _stack.Queue, _logs.CreateLogger("trigger"));
 
         var response = await InvokeAsync(trigger, sample);
         await EventuallyAsync($"SELECT count(*) FROM users WHERE cognito_user_id = '{SampleSub}'", 1);
         Assert.Equal(sample, response); // Cognito gets its event back unchanged
-        Assert.Equal("Londo Mollari|londo|lmollari@centari.example", await _db.ScalarAsync<string>(
+        Assert.Equal("Londo Mollari|londo|lmollari@centari.example", await _stack.Db.ScalarAsync<string>(
             $"SELECT concat_ws('|', display_name, handle, email) FROM users WHERE cognito_user_id = '{SampleSub}'"));
 
         await InvokeAsync(trigger, sample);
         await EventuallyAsync("SELECT count(*) FROM hangfire.job WHERE statename = 'Succeeded'", 2);
-        Assert.Equal(1L, await _db.ScalarAsync<long>($"SELECT count(*) FROM users WHERE cognito_user_id = '{SampleSub}'"));
-        Assert.Equal(3L, await _db.ScalarAsync<long>("SELECT count(*) FROM users")); // two seeded, one signed up
+        Assert.Equal(1L, await _stack.Db.ScalarAsync<long>($"SELECT count(*) FROM users WHERE cognito_user_id = '{SampleSub}'"));
+        Assert.Equal(3L, await _stack.Db.ScalarAsync<long>("SELECT count(*) FROM users")); // two seeded, one signed up
 
         Assert.Equal(2, _logs.Lines.Count(l => l.Message.StartsWith($"PostConfirmation_ConfirmSignUp for sub {SampleSub}: queued as SQS message", StringComparison.Ordinal)));
         Assert.DoesNotContain("lmollari", _logs.Text, StringComparison.Ordinal);
@@ -83,7 +55,7 @@ public sealed class CognitoTriggerTests(PostgresServer server, MotoServer moto) 
     public async Task A_password_reset_sends_nothing_and_the_user_who_reset_it_is_still_one_user()
     {
         var sample = await File.ReadAllTextAsync(SampleEventPath, TestContext.Current.CancellationToken);
-        var trigger = new SignUpForwarder(_sqs.Client, _queue, _logs.CreateLogger("trigger"));
+        var trigger = new SignUpForwarder(_stack.Sqs.Client, _stack.Queue, _logs.CreateLogger("trigger"));
         await InvokeAsync(trigger, sample);
         await EventuallyAsync($"SELECT count(*) FROM users WHERE cognito_user_id = '{SampleSub}'", 1);
 
@@ -94,9 +66,9 @@ public sealed class CognitoTriggerTests(PostgresServer server, MotoServer moto) 
         Assert.Equal(reset.ToJsonString(), response);
         Assert.Contains($"PostConfirmation_ConfirmForgotPassword for sub {SampleSub}: a password reset, not a sign-up; nothing queued", _logs.Text, StringComparison.Ordinal);
         await Task.Delay(2000); // a message sent by mistake would be received and ingested by now
-        Assert.Equal(0, await _sqs.CountAsync(_queue));
-        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM hangfire.job"));
-        Assert.Equal(1L, await _db.ScalarAsync<long>($"SELECT count(*) FROM users WHERE cognito_user_id = '{SampleSub}'"));
+        Assert.Equal(0, await _stack.Sqs.CountAsync(_stack.Queue));
+        Assert.Equal(1L, await _stack.Db.ScalarAsync<long>("SELECT count(*) FROM hangfire.job"));
+        Assert.Equal(1L, await _stack.Db.ScalarAsync<long>($"SELECT count(*) FROM users WHERE cognito_user_id = '{SampleSub}'"));
     }
 
     [Fact]
@@ -127,7 +99,7 @@ public sealed class CognitoTriggerTests(PostgresServer server, MotoServer moto) 
     public async Task Cognito_trigger_invoke_runs_the_handler_and_prints_the_event_it_returns()
     {
         var result = await Repository.RunScriptAsync(
-            "cognito-trigger-invoke", [SampleEventPath], new Dictionary<string, string?>(moto.Environment) { ["COGNITO_USERS_QUEUE_URL"] = _queue });
+            "cognito-trigger-invoke", [SampleEventPath], new Dictionary<string, string?>(moto.Environment) { ["COGNITO_USERS_QUEUE_URL"] = _stack.Queue });
 
         Assert.True(result.ExitCode == 0, result.ToString());
         var sample = JsonNode.Parse(await File.ReadAllTextAsync(SampleEventPath, TestContext.Current.CancellationToken))!;
@@ -145,5 +117,5 @@ public sealed class CognitoTriggerTests(PostgresServer server, MotoServer moto) 
     }
 
     private Task<long> EventuallyAsync(string countSql, long expected) =>
-        Eventually.ReachesAsync(() => _db.ScalarAsync<long>(countSql), count => count == expected, $"'{countSql}' to reach {expected}");
+        Eventually.ReachesAsync(() => _stack.Db.ScalarAsync<long>(countSql), count => count == expected, $"'{countSql}' to reach {expected}");
 }
