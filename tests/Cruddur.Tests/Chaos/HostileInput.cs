@@ -146,7 +146,8 @@ public sealed class HostileInput(int seed)
             {
                 0 => new Probe($"/api/activities/home?limit={value}", value.Length == 0),
                 1 => new Probe($"/api/activities/home?before={value}", value.Length == 0),
-                2 => new Probe($"/api/jobs/{value}", false),
+                // "101" can name a real job (the same test posts hundreds): its 200 is right.
+                2 => new Probe($"/api/jobs/{value}", long.TryParse(value, out var job) && job > 0),
                 _ => new Probe($"/api/activities/{value}", false),
             };
         }
