@@ -10,7 +10,7 @@ namespace Cruddur.Worker.Hosting;
 /// <summary>
 /// Registers every timer function as a Hangfire recurring job (its id is the function's name), so one run
 /// happens per tick however many Workers there are; removes recurring jobs of functions that no longer
-/// exist; triggers the <c>RunOnStartup</c> ones.
+/// exist or are turned off (an empty schedule setting); triggers the <c>RunOnStartup</c> ones.
 /// </summary>
 internal sealed class TimerSchedule(
     FunctionCatalog catalog, IRecurringJobManager recurringJobs, JobStorage storage, ILogger<TimerSchedule> logger) : IHostedService
@@ -40,7 +40,7 @@ internal sealed class TimerSchedule(
             foreach (var stale in connection.GetRecurringJobs().Where(r => !known.Contains(r.Id) && IsOurs(r)))
             {
                 recurringJobs.RemoveIfExists(stale.Id);
-                logger.LogInformation("Timer {Function} removed: no such function in this Worker", stale.Id);
+                logger.LogInformation("Timer {Function} removed: no such function in this Worker, or its schedule setting is empty", stale.Id);
             }
         }
 
