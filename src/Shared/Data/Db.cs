@@ -55,17 +55,9 @@ public sealed class Db(
         return await command.ExecuteScalarAsync(cancellationToken) as string;
     }
 
-    /// <summary>Every row of the template as a JSON array of objects, in the template's order; <c>[]</c> when there are none.</summary>
-    public async Task<string> QueryArrayJsonAsync(SqlTemplate sql, SqlParameters? parameters = null, CancellationToken cancellationToken = default)
-    {
-        await using var command = Command(
-            $"SELECT COALESCE(json_agg(array_row), '[]'::json)::text FROM (\n{sql.Text}\n) array_row", parameters, reads);
-        return (string)(await command.ExecuteScalarAsync(cancellationToken))!;
-    }
-
     /// <summary>
-    /// Every row of the template as a JSON array (as <see cref="QueryArrayJsonAsync"/>), with the row count and
-    /// the last row's <c>created_at</c> and <c>uuid</c> as columns of their own: a keyset page and its cursor,
+    /// Every row of the template as a JSON array of objects, in the template's order (<c>[]</c> when there are
+    /// none), with the row count and the last row's <c>created_at</c> and <c>uuid</c> as columns of their own: a keyset page and its cursor,
     /// without parsing the JSON. The template must select those two columns.
     /// </summary>
     public async Task<JsonPage> QueryPageJsonAsync(SqlTemplate sql, SqlParameters? parameters = null, CancellationToken cancellationToken = default)

@@ -82,7 +82,7 @@ public class DbTemplateTests(PostgresServer server)
             SELECT uuid, 'expired', now() - interval '1 minute', now() FROM users WHERE handle = 'bayko';
             """);
 
-        var json = await db.Db.QueryArrayJsonAsync(db.Db.Template("activities", "home"), HomePage(limit: 20));
+        var json = (await db.Db.QueryPageJsonAsync(db.Db.Template("activities", "home"), HomePage(limit: 20))).Json;
 
         var rows = JsonDocument.Parse(json).RootElement.EnumerateArray().ToList();
         Assert.Equal(["This was imported as seed data!", "older"], rows.Select(r => r.GetProperty("message").GetString()));
@@ -92,11 +92,13 @@ public class DbTemplateTests(PostgresServer server)
     }
 
     [Fact]
-    public async Task Array_json_of_nothing_is_an_empty_array()
+    public async Task A_page_of_nothing_is_an_empty_array_with_no_cursor()
     {
         await using var db = await TestDatabase.CreateAsync(server);
 
-        Assert.Equal("[]", await db.Db.QueryArrayJsonAsync(db.Db.Template("activities", "home"), HomePage(limit: 20)));
+        var page = await db.Db.QueryPageJsonAsync(db.Db.Template("activities", "home"), HomePage(limit: 20));
+
+        Assert.Equal(("[]", 0, (DateTimeOffset?)null, (Guid?)null), (page.Json, page.Count, page.LastCreatedAt, page.LastUuid));
     }
 
     [Fact]
