@@ -10,9 +10,6 @@ namespace Cruddur.Api.Activities;
 /// <summary>Posting activities (queued as jobs), reading one, and the home feed.</summary>
 public static class ActivitiesApi
 {
-    /// <summary>A post is a few hundred bytes; anything near this is not a post.</summary>
-    public const int MaxBodyBytes = 16 * 1024;
-
     public const int DefaultPageSize = 20;
 
     public const int MaxPageSize = 100;
@@ -50,12 +47,11 @@ public static class ActivitiesApi
     /// 409 while their sign-up is not stored yet, 403 if the body's <c>user_handle</c> names someone else.
     /// </summary>
     public static async Task<Results<Accepted<AcceptedActivity>, UnprocessableEntity<RejectedActivity>, ProblemHttpResult>> PostAsync(
-        HttpRequest request, UserDirectory users, ActivityBatcher batcher, TimeProvider clock, CancellationToken cancellationToken)
+        PostedActivity body, HttpRequest request, UserDirectory users, ActivityBatcher batcher, TimeProvider clock, CancellationToken cancellationToken)
     {
-        var (post, problem) = await RequestBody.ReadJsonAsync<ActivityPost>(request, MaxBodyBytes, cancellationToken);
-        if (post is null)
+        if (body.Post is not { } post)
         {
-            return problem!;
+            return body.Problem!;
         }
 
         List<string> errors;
@@ -94,7 +90,7 @@ public static class ActivitiesApi
         var now = clock.GetUtcNow();
         now = now.AddTicks(-(now.Ticks % TimeSpan.TicksPerMicrosecond));
         var job = new CreateActivityJob(
-            IdempotencyFilter.ActivityUuid(request.HttpContext) ?? Guid.CreateVersion7(now), author!.Handle, post.Message!, now, now + ActivityValidation.Ttls[post.Ttl!]);
+            body.Uuid ?? Guid.CreateVersion7(now), author!.Handle, post.Message!, now, now + ActivityValidation.Ttls[post.Ttl!]);
         // Group commit: the post joins the next batch job; this returns once that job is committed.
         var jobId = await batcher.EnqueueAsync(job, cancellationToken);
         return TypedResults.Accepted(

@@ -2,7 +2,6 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Cruddur.Api.Authentication;
-using Cruddur.Shared.Activities;
 using Cruddur.Shared.Data;
 using Cruddur.Shared.Resilience;
 using Cruddur.Shared.Users;
@@ -27,13 +26,8 @@ public sealed class IdempotencyFilter(
     /// <summary>Longest key accepted: room for a UUID, a hash or a client's own scheme, not for a payload.</summary>
     public const int MaxKeyLength = 255;
 
-    private const string ActivityUuidItem = "cruddur.activity-uuid";
-
     // A fixed namespace for the name-based uuids (RFC 9562 §5.5): a key maps to the same uuid on every Api.
     private static readonly Guid Namespace = new("5b1c3a8e-9f2d-4c61-8a7e-0d4f6b2e1c93");
-
-    /// <summary>The uuid the filter chose for this request's activity, or null without an Idempotency-Key.</summary>
-    public static Guid? ActivityUuid(HttpContext http) => http.Items[ActivityUuidItem] as Guid?;
 
     /// <summary>A version-5 (SHA-1, name-based) uuid for a user's key and its generation.</summary>
     public static Guid DeterministicUuid(string handle, string key, int generation)
@@ -72,15 +66,14 @@ public sealed class IdempotencyFilter(
             return Problem(StatusCodes.Status400BadRequest, "Bad Idempotency-Key", why);
         }
 
-        // The handler reads the body again: the same reader, so both see the same post.
-        var cancellationToken = http.RequestAborted;
-        http.Request.EnableBuffering();
-        var (post, problem) = await RequestBody.ReadJsonAsync<ActivityPost>(http.Request, ActivitiesApi.MaxBodyBytes, cancellationToken);
-        if (post is null)
+        // The body was read once, when the request was bound; a 400 or 413 for it is the handler's answer.
+        var bodyIndex = Enumerable.Range(0, context.Arguments.Count).First(i => context.Arguments[i] is PostedActivity);
+        var body = (PostedActivity)context.Arguments[bodyIndex]!;
+        if (body.Post is not { } post)
         {
-            return problem;
+            return await next(context);
         }
-        http.Request.Body.Position = 0;
+        var cancellationToken = http.RequestAborted;
         // Signed in, a key belongs to the token's user, whatever the body says (a 403 follows if it names another).
         var handle = SignedInUser.CognitoUserId(http) is null
             ? post.UserHandle
@@ -101,7 +94,8 @@ public sealed class IdempotencyFilter(
         }
 
         var generation = recorded is null ? 0 : recorded.Generation + 1;
-        http.Items[ActivityUuidItem] = DeterministicUuid(handle, key!, generation);
+        // The handler stores the activity under this uuid: a retry of the key makes the same activity.
+        context.Arguments[bodyIndex] = body with { Uuid = DeterministicUuid(handle, key!, generation) };
         var result = await next(context);
         if ((result is INestedHttpResult nested ? nested.Result : result) is not Accepted<AcceptedActivity> accepted)
         {
@@ -129,22 +123,15 @@ public sealed class IdempotencyFilter(
         return result;
     }
 
-    private async Task<Answer?> FindAsync(string handle, string key, CancellationToken cancellationToken)
-    {
-        var row = await db.QueryObjectJsonAsync(db.Template("idempotency", "find"), new SqlParameters
+    private Task<Answer?> FindAsync(string handle, string key, CancellationToken cancellationToken) =>
+        db.QueryRowAsync(db.Template("idempotency", "find"), new SqlParameters
         {
             ["user_handle"] = handle,
             ["key"] = key,
-        }, cancellationToken);
-        if (row is null)
-        {
-            return null;
-        }
-        var o = JsonDocument.Parse(row).RootElement;
-        return new Answer(
-            o.GetProperty("generation").GetInt32(), o.GetProperty("fingerprint").GetString()!, o.GetProperty("status").GetInt32(),
-            o.GetProperty("location").GetString(), o.GetProperty("body").GetString()!, o.GetProperty("expired").GetBoolean());
-    }
+        }, row => new Answer(
+            row.GetInt32(row.GetOrdinal("generation")), row.GetString(row.GetOrdinal("fingerprint")), row.GetInt32(row.GetOrdinal("status")),
+            row.IsDBNull(row.GetOrdinal("location")) ? null : row.GetString(row.GetOrdinal("location")), row.GetString(row.GetOrdinal("body")),
+            row.GetBoolean(row.GetOrdinal("expired"))), cancellationToken);
 
     // Not cancellable: the job is already committed, and its answer should be remembered even if the client left.
     private async Task<bool> RecordAsync(string handle, string key, Answer answer) =>

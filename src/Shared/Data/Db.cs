@@ -45,6 +45,20 @@ public sealed class Db(
         return rows;
     }
 
+    /// <summary>
+    /// The first row of a read-only template, read by <paramref name="read"/> into a typed value, or <c>default</c>
+    /// when there is no row: for lookups the process uses itself (JSON is built by Postgres only for HTTP answers).
+    /// Through the read pool, so the template must not write.
+    /// </summary>
+    public async Task<T?> QueryRowAsync<T>(
+        SqlTemplate sql, SqlParameters? parameters, Func<NpgsqlDataReader, T> read, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(read);
+        await using var command = Command($"SELECT * FROM (\n{sql.Text}\n) object_row LIMIT 1", parameters, reads);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? read(reader) : default;
+    }
+
     // The JSON reads wrap the template in a FROM subquery, where PostgreSQL refuses a data-modifying statement:
     // they can only read, so the read pool's connections carry no session state to reset.
 

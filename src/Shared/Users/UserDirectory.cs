@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Text.Json;
 using Cruddur.Shared.Data;
 
 namespace Cruddur.Shared.Users;
@@ -57,15 +56,8 @@ public sealed class UserDirectory(Db db, TimeProvider clock, TimeSpan? cacheTtl 
         return user;
     }
 
-    private async Task<UserSummary?> LoadAsync(string template, string parameter, string key, CancellationToken cancellationToken)
-    {
-        var json = await db.QueryObjectJsonAsync(db.Template("users", template), new SqlParameters { [parameter] = key }, cancellationToken);
-        if (json is null)
-        {
-            return null;
-        }
-        using var user = JsonDocument.Parse(json);
-        var root = user.RootElement;
-        return new UserSummary(root.GetProperty("uuid").GetGuid(), root.GetProperty("handle").GetString()!, root.GetProperty("display_name").GetString()!);
-    }
+    private Task<UserSummary?> LoadAsync(string template, string parameter, string key, CancellationToken cancellationToken) =>
+        db.QueryRowAsync(db.Template("users", template), new SqlParameters { [parameter] = key },
+            row => new UserSummary(row.GetGuid(row.GetOrdinal("uuid")), row.GetString(row.GetOrdinal("handle")), row.GetString(row.GetOrdinal("display_name"))),
+            cancellationToken);
 }

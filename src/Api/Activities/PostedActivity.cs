@@ -1,0 +1,25 @@
+using Cruddur.Shared.Activities;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Cruddur.Api.Activities;
+
+/// <summary>
+/// The body of <c>POST /api/activities</c>, read and parsed once, when the request is bound (after authorization,
+/// before any endpoint filter): the <see cref="IdempotencyFilter"/> and the handler see the same post. Either
+/// <see cref="Post"/> or the <see cref="Problem"/> (400, 413) that answers the request is set.
+/// </summary>
+/// <param name="Post">The post, when the body is a JSON object of the right shape.</param>
+/// <param name="Problem">Otherwise the answer: 400 (content type, malformed JSON, a field of the wrong type) or 413.</param>
+/// <param name="Uuid">The activity's uuid when chosen before the handler (an Idempotency-Key's), else null.</param>
+public sealed record PostedActivity(ActivityPost? Post, ProblemHttpResult? Problem, Guid? Uuid = null)
+{
+    /// <summary>A post is a few hundred bytes; anything near this is not a post.</summary>
+    public const int MaxBodyBytes = 16 * 1024;
+
+    public static async ValueTask<PostedActivity?> BindAsync(HttpContext http)
+    {
+        ArgumentNullException.ThrowIfNull(http);
+        var (post, problem) = await RequestBody.ReadJsonAsync<ActivityPost>(http.Request, MaxBodyBytes, http.RequestAborted);
+        return new PostedActivity(post, problem);
+    }
+}
