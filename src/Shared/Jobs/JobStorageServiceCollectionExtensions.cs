@@ -51,28 +51,28 @@ public static class JobStorageServiceCollectionExtensions
                 .UseRecommendedSerializerSettings();
         });
         services.AddSingleton<IJobQueue, HangfireJobQueue>();
-        // Measured by bin/bench: 63 -> 43 statements per batch job (docs/benchmarks.md). HANGFIRE_LEAN_FILTERS=false restores them.
-        if (configuration.GetValue("HANGFIRE_LEAN_FILTERS", true))
-        {
-            RemoveUnusedDefaultFilters();
-        }
+        RemoveDefaultFilters(lean: configuration.GetValue(LeanFiltersKey, false));
         return services;
     }
 
+    /// <summary>The HANGFIRE_LEAN_FILTERS setting's name.</summary>
+    public const string LeanFiltersKey = "HANGFIRE_LEAN_FILTERS";
+
     /// <summary>
-    /// Removes Hangfire's default global filters that Cruddur does not use and that cost statements on every
-    /// job: culture capture (two job parameters per enqueue; payloads are culture-invariant JSON), daily and
-    /// hourly statistics history (two counter rows per finished job; only the dashboard's graphs read them) and
-    /// continuations (a parameter read per state change; no job has continuations). Retries stay, and so do the
-    /// dashboard's job lists, counts and failure reasons; only its history graphs stay empty.
-    /// Process-wide: Hangfire keeps these filters in a static collection.
+    /// Removes Hangfire's culture-capture filter, which Cruddur never needs (two job parameters per enqueue; the
+    /// payloads are culture-invariant JSON). With <paramref name="lean"/> (<c>HANGFIRE_LEAN_FILTERS=true</c>) it also
+    /// removes statistics history (two counter rows per finished job, read only by the dashboard's history graphs) and
+    /// continuations (a parameter read per state change; no Cruddur job has continuations), which the dashboard and
+    /// an operator's <c>ContinueJobWith</c> expect: kept by default, as their cost per activity is small at today's
+    /// batch sizes (docs/performance.md, "Hangfire's default filters"). Process-wide: Hangfire keeps its filters in a
+    /// static collection.
     /// </summary>
-    public static void RemoveUnusedDefaultFilters()
+    public static void RemoveDefaultFilters(bool lean)
     {
         lock (GlobalJobFilters.Filters)
         {
             foreach (var filter in GlobalJobFilters.Filters
-                .Where(f => f.Instance is CaptureCultureAttribute or StatisticsHistoryAttribute or ContinuationsSupportAttribute).ToList())
+                .Where(f => f.Instance is CaptureCultureAttribute || (lean && f.Instance is StatisticsHistoryAttribute or ContinuationsSupportAttribute)).ToList())
             {
                 GlobalJobFilters.Filters.Remove(filter.Instance);
             }
