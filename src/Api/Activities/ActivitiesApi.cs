@@ -4,6 +4,7 @@ using Cruddur.Shared.Activities;
 using Cruddur.Shared.Users;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.OpenApi;
 
 namespace Cruddur.Api.Activities;
 
@@ -20,13 +21,23 @@ public static class ActivitiesApi
     public static RouteGroupBuilder MapActivitiesApi(this IEndpointRouteBuilder routes)
     {
         var api = routes.MapGroup("/api/activities").WithTags("Activities");
-        // No Accepts<T>() here: it would answer a wrong content type 415 before the handler's 400 (the contract).
+        // No Accepts<T>() here: it would answer a wrong content type 415 before the handler's 400 (the contract);
+        // the request body is described for the OpenAPI document only. A 503 (Postgres unreachable) may answer any of them.
         var post = api.MapPost("/", PostAsync)
             .AddEndpointFilter<IdempotencyFilter>()
+            .AddOpenApiOperationTransformer(async (operation, context, cancellationToken) => operation.RequestBody = new OpenApiRequestBody
+            {
+                Required = true,
+                Content = new Dictionary<string, OpenApiMediaType>
+                {
+                    ["application/json"] = new() { Schema = await context.GetOrCreateSchemaAsync(typeof(ActivityPost), null, cancellationToken) },
+                },
+            })
             .Produces<AcceptedActivity>(StatusCodes.Status202Accepted)
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
-            .Produces<RejectedActivity>(StatusCodes.Status422UnprocessableEntity);
+            .Produces<RejectedActivity>(StatusCodes.Status422UnprocessableEntity)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         if (routes.ServiceProvider.GetRequiredService<CognitoAuthenticationOptions>().Enabled)
         {
             // Checked before the body is read and before the group commit: a 401 queues nothing. Reads stay open.
@@ -35,8 +46,14 @@ public static class ActivitiesApi
                 .ProducesProblem(StatusCodes.Status403Forbidden)
                 .ProducesProblem(StatusCodes.Status409Conflict);
         }
-        api.MapGet("/home", HomeAsync);
-        api.MapGet("/{uuid:guid}", GetAsync);
+        api.MapGet("/home", HomeAsync)
+            .Produces<IReadOnlyList<FeedActivity>>(StatusCodes.Status200OK)
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        api.MapGet("/{uuid:guid}", GetAsync)
+            .Produces<StoredActivity>(StatusCodes.Status200OK)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         return api;
     }
 
@@ -145,3 +162,14 @@ public sealed record AcceptedActivity(
 public sealed record RejectedActivity(IReadOnlyList<string> Errors, RejectedActivityData Data);
 
 public sealed record RejectedActivityData(string? Handle, string? Message);
+
+// The reads' JSON is built by Postgres (object.sql, home.sql); these two records only describe it in the OpenAPI document.
+
+/// <summary>One activity, as <c>GET /api/activities/{uuid}</c> answers it (<c>object.sql</c>).</summary>
+public sealed record StoredActivity(
+    Guid Uuid, string DisplayName, string Handle, string Message, DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt);
+
+/// <summary>One activity of the home feed (<c>home.sql</c>).</summary>
+public sealed record FeedActivity(
+    Guid Uuid, string DisplayName, string Handle, string Message, int RepliesCount, int RepostsCount, int LikesCount,
+    Guid? ReplyToActivityUuid, DateTimeOffset? ExpiresAt, DateTimeOffset CreatedAt);

@@ -8,7 +8,10 @@ public static class JobsApi
     public static RouteGroupBuilder MapJobsApi(this IEndpointRouteBuilder routes)
     {
         var api = routes.MapGroup("/api/jobs").WithTags("Jobs");
-        api.MapGet("/{jobId}", Get);
+        api.MapGet("/{jobId}", Get)
+            .Produces<JobStatus>(StatusCodes.Status200OK)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         return api;
     }
 
