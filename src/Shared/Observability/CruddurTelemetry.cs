@@ -25,8 +25,11 @@ public static class CruddurTelemetry
     public static Counter<long> Invocations { get; } =
         Meter.CreateCounter<long>("cruddur.function.invocations", "{invocation}", "Function invocations, by function and outcome.");
 
+    // Seconds, as OpenTelemetry's semantic conventions say for durations; the buckets are theirs for
+    // http.server.request.duration, since the SDK's defaults (0, 5, 10 ... 10000) were made for milliseconds.
     public static Histogram<double> InvocationDuration { get; } =
-        Meter.CreateHistogram<double>("cruddur.function.duration", "ms", "How long function invocations take.");
+        Meter.CreateHistogram<double>("cruddur.function.duration", "s", "How long function invocations take.", tags: null,
+            new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10] });
 
     public static Counter<long> SqsReceived { get; } =
         Meter.CreateCounter<long>("cruddur.sqs.messages.received", "{message}", "SQS messages received by the ingress.");

@@ -32,7 +32,7 @@ internal sealed class TelemetryMiddleware : IFunctionMiddleware
         {
             var function = new KeyValuePair<string, object?>("function", context.FunctionName);
             CruddurTelemetry.Invocations.Add(1, function, new KeyValuePair<string, object?>("outcome", outcome));
-            CruddurTelemetry.InvocationDuration.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds, function);
+            CruddurTelemetry.InvocationDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, function);
         }
     }
 }
