@@ -2,6 +2,7 @@ using Cruddur.Shared.Activities;
 using Cruddur.Shared.Observability;
 using Cruddur.Shared.Users;
 using Cruddur.Worker.Activities;
+using Cruddur.Worker.Health;
 using Cruddur.Worker.Hosting;
 using Cruddur.Worker.SecurityGroups;
 using Microsoft.Extensions.Configuration.Memory;
@@ -31,6 +32,11 @@ public static class Extensions
         builder.Services.AddActivityPurge();
         builder.Services.AddSecurityGroupRefresh(builder.Configuration);
         builder.Services.AddCruddurTelemetry(builder.Configuration, "cruddur-worker");
+        builder.Services.AddHealthChecks().AddCheck<WorkerHealthCheck>("hangfire-server-and-postgres");
+        if (builder.Configuration[HealthEndpoint.UrlSetting] is { Length: > 0 } healthUrl)
+        {
+            builder.Services.AddHostedService(provider => ActivatorUtilities.CreateInstance<HealthEndpoint>(provider, healthUrl));
+        }
         return builder;
     }
 }
