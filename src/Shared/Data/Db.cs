@@ -7,7 +7,7 @@ namespace Cruddur.Shared.Data;
 /// The seed's <c>Db</c>: run a template with bound parameters, and let Postgres build the JSON.
 /// Errors are never swallowed: they surface as <see cref="PostgresException"/> (with its SQLSTATE) or
 /// <see cref="NpgsqlException"/>, whose messages never include the connection's password.
-/// The JSON reads go through <paramref name="reads"/>, a pool of its own without Npgsql's reset on close
+/// The reads (JSON and typed rows) go through <paramref name="reads"/>, a pool of its own without Npgsql's reset on close
 /// (<see cref="DataServiceCollectionExtensions.ReadsKey"/>); writes through <paramref name="dataSource"/>.
 /// </summary>
 public sealed class Db(
@@ -45,10 +45,12 @@ public sealed class Db(
         return rows;
     }
 
+    // The reads wrap the template in a FROM subquery, where PostgreSQL refuses a data-modifying statement:
+    // they can only read, so the read pool's connections carry no session state to reset.
+
     /// <summary>
     /// The first row of a read-only template, read by <paramref name="read"/> into a typed value, or <c>default</c>
     /// when there is no row: for lookups the process uses itself (JSON is built by Postgres only for HTTP answers).
-    /// Through the read pool, so the template must not write.
     /// </summary>
     public async Task<T?> QueryRowAsync<T>(
         SqlTemplate sql, SqlParameters? parameters, Func<NpgsqlDataReader, T> read, CancellationToken cancellationToken = default)
@@ -58,9 +60,6 @@ public sealed class Db(
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken) ? read(reader) : default;
     }
-
-    // The JSON reads wrap the template in a FROM subquery, where PostgreSQL refuses a data-modifying statement:
-    // they can only read, so the read pool's connections carry no session state to reset.
 
     /// <summary>The first row of the template as a JSON object, or <c>null</c> when there is no row.</summary>
     public async Task<string?> QueryObjectJsonAsync(SqlTemplate sql, SqlParameters? parameters = null, CancellationToken cancellationToken = default)

@@ -72,6 +72,21 @@ public class DbTemplateTests(PostgresServer server)
     }
 
     [Fact]
+    public async Task A_row_read_is_typed_and_no_row_is_null()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        var template = db.Db.Template("users", "object");
+        static (string Handle, string DisplayName) Read(NpgsqlDataReader row) =>
+            (row.GetString(row.GetOrdinal("handle")), row.GetString(row.GetOrdinal("display_name")));
+
+        var found = await db.Db.QueryRowAsync(template, new SqlParameters { ["handle"] = "andrewbrown" }, Read);
+        var missing = await db.Db.QueryRowAsync<(string, string)?>(template, new SqlParameters { ["handle"] = "nobody" }, row => Read(row));
+
+        Assert.Equal(("andrewbrown", "Andrew Brown"), found);
+        Assert.Null(missing);
+    }
+
+    [Fact]
     public async Task Array_json_is_newest_first_with_the_home_sql_shape_and_leaves_out_expired_activities()
     {
         await using var db = await TestDatabase.CreateAsync(server, seed: true);
