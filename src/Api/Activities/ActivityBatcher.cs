@@ -16,12 +16,11 @@ namespace Cruddur.Api.Activities;
 /// </summary>
 public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options, ILogger<ActivityBatcher> logger) : BackgroundService
 {
-    private readonly Channel<Pending> _pending = Channel.CreateUnbounded<Pending>();
+    private readonly Channel<Pending> _pending = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
     private readonly BlockingCollection<List<Pending>> _ready = new();
     private readonly SemaphoreSlim _freeCommitters = new(options.MaxInFlight);
     private int _inFlight;
     private long _lastCommitEnd;
-    private int _lastCommitSize;
 
     /// <summary>Queues <paramref name="activity"/> for the next batch; completes with the batch job's id once it is committed.</summary>
     public Task<string> EnqueueAsync(CreateActivityJob activity, CancellationToken cancellationToken)
@@ -64,11 +63,11 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
     private async Task<List<Pending>> CollectAsync(ChannelReader<Pending> reader)
     {
         var batch = new List<Pending>();
-        // The linger counts from the first post's arrival, or from the end of the previous commit when that is later,
-        // no commit is in flight and fewer than half as many posts as it carried are waiting: under a closed-loop
-        // load the posts that commit answered have Linger to come back and join this batch (a job's fixed cost is
-        // most of a post's), while a steady stream (as many waiting as the last batch held) is committed at once.
-        var free = Volatile.Read(ref _inFlight) == 0 && reader.Count < Volatile.Read(ref _lastCommitSize) / 2 ? Interlocked.Read(ref _lastCommitEnd) : 0;
+        // The linger counts from the first post's arrival, or from the end of the previous commit when that is later
+        // and no commit is in flight: under a closed-loop load the posts that commit answered have Linger to come
+        // back and join this batch (a job's fixed cost is most of a post's). Skipping that wait when a steady stream
+        // already waited halved the batch at 64 connections (docs/performance.md).
+        var free = Volatile.Read(ref _inFlight) == 0 ? Interlocked.Read(ref _lastCommitEnd) : 0;
         while (batch.Count < options.MaxSize)
         {
             if (reader.TryRead(out var next))
@@ -100,7 +99,6 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
         {
             Commit(batch);
             Interlocked.Exchange(ref _lastCommitEnd, Environment.TickCount64);
-            Volatile.Write(ref _lastCommitSize, batch.Count);
             Interlocked.Decrement(ref _inFlight);
             _freeCommitters.Release();
         }
