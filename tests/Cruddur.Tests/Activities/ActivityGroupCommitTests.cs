@@ -3,7 +3,6 @@ using System.Text;
 using System.Text.Json;
 using Cruddur.Shared.Jobs;
 using Cruddur.Tests.Fixtures;
-using Hangfire;
 using Cruddur.Worker.Activities;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -81,34 +80,6 @@ public sealed class ActivityGroupCommitTests(PostgresServer server) : IAsyncLife
         Assert.Equal(HttpStatusCode.Accepted, after.StatusCode);
     }
 
-    [Fact]
-    public async Task A_post_that_arrives_while_a_commit_runs_is_committed_by_the_next_batch_without_waiting_for_it()
-    {
-        var settings = new Dictionary<string, string?> { ["ACTIVITY_BATCH_MAX_SIZE"] = "1", ["ACTIVITY_BATCH_MAX_IN_FLIGHT"] = "2" };
-        await using var api = new ApiFactory(_db.Url, settings, services => services.Replace(ServiceDescriptor.Singleton<IJobQueue>(
-            provider => new HeldFirstCommit(new HangfireJobQueue(provider.GetRequiredService<IBackgroundJobClient>())))));
-        using var http = api.CreateClient();
-        var queue = (HeldFirstCommit)api.Services.GetRequiredService<IJobQueue>();
-
-        var held = PostAsync(http, "bayko", "held");
-        try
-        {
-            await queue.FirstCommitStarted.Task.WaitAsync(TimeSpan.FromSeconds(60));
-            var next = await PostAsync(http, "bayko", "next").WaitAsync(TimeSpan.FromSeconds(60));
-
-            Assert.Equal(HttpStatusCode.Accepted, next.StatusCode);
-            Assert.False(held.IsCompleted);
-            var nextJob = JsonDocument.Parse(await next.Content.ReadAsStringAsync()).RootElement.GetProperty("job_id").GetString();
-            Assert.Equal(1L, await _db.ScalarAsync<long>($"SELECT count(*) FROM hangfire.job WHERE id = {nextJob}"));
-        }
-        finally
-        {
-            queue.Release.TrySetResult(); // also when a wait above failed, so that the Api can stop
-        }
-        Assert.Equal(HttpStatusCode.Accepted, (await held.WaitAsync(TimeSpan.FromSeconds(60))).StatusCode);
-        Assert.Equal(2L, await _db.ScalarAsync<long>("SELECT count(*) FROM hangfire.job"));
-    }
-
     private static Task<HttpResponseMessage> PostAsync(HttpClient http, string handle, string message) =>
         http.PostAsync(new Uri("/api/activities", UriKind.Relative), new StringContent(
             JsonSerializer.Serialize(new { user_handle = handle, message, ttl = "1-day" }), Encoding.UTF8, "application/json"));
@@ -122,29 +93,5 @@ public sealed class ActivityGroupCommitTests(PostgresServer server) : IAsyncLife
             where T : notnull => throw Unreachable();
 
         private static NpgsqlException Unreachable() => new("Connection refused", new IOException("Connection refused"));
-    }
-
-    /// <summary>The real job queue, except that the first commit waits until <see cref="Release"/> is set.</summary>
-    private sealed class HeldFirstCommit(IJobQueue inner) : IJobQueue
-    {
-        private int _commits;
-
-        public TaskCompletionSource FirstCommitStarted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public Task<string> EnqueueAsync<T>(T job, CancellationToken cancellationToken = default)
-            where T : notnull => inner.EnqueueAsync(job, cancellationToken);
-
-        public async Task<string> EnqueueBatchAsync<T>(IReadOnlyCollection<T> jobs, CancellationToken cancellationToken = default)
-            where T : notnull
-        {
-            if (Interlocked.Increment(ref _commits) == 1)
-            {
-                FirstCommitStarted.SetResult();
-                await Release.Task;
-            }
-            return await inner.EnqueueBatchAsync(jobs, cancellationToken);
-        }
     }
 }
