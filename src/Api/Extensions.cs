@@ -10,7 +10,6 @@ using Cruddur.Shared.Data;
 using Cruddur.Shared.Jobs;
 using Cruddur.Shared.Observability;
 using Cruddur.Shared.Resilience;
-using Cruddur.Shared.Users;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;

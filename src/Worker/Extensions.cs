@@ -1,6 +1,6 @@
 using Cruddur.Shared.Activities;
 using Cruddur.Shared.Observability;
-using Cruddur.Shared.Users;
+using Cruddur.Worker.Users;
 using Cruddur.Worker.Activities;
 using Cruddur.Worker.Hosting;
 using Cruddur.Worker.SecurityGroups;

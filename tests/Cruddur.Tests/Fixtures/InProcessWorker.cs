@@ -1,6 +1,6 @@
+using Cruddur.Worker.Users;
 using Cruddur.Shared.Activities;
 using Cruddur.Shared.Jobs;
-using Cruddur.Shared.Users;
 using Cruddur.Worker.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;

@@ -1,3 +1,4 @@
+using Cruddur.Api.Users;
 using System.Text.Json.Nodes;
 using Cruddur.Shared.Users;
 

@@ -1,3 +1,4 @@
+using Cruddur.Api.Users;
 using System.Text.Json;
 using Amazon.SQS.Model;
 using Cruddur.Shared.Users;

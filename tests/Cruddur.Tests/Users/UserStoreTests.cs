@@ -1,3 +1,4 @@
+using Cruddur.Worker.Users;
 using Cruddur.Shared.Resilience;
 using Cruddur.Shared.Users;
 using Cruddur.Tests.Fixtures;
