@@ -5,7 +5,6 @@ using Cruddur.Api.Dashboard;
 using Cruddur.Api.Health;
 using Cruddur.Api.Jobs;
 using Cruddur.Api.Users;
-using Cruddur.Shared.Activities;
 using Cruddur.Shared.Data;
 using Cruddur.Shared.Jobs;
 using Cruddur.Shared.Observability;
@@ -39,7 +38,7 @@ public static class Extensions
         services.AddSingleton(ActivityBatchOptions.From(builder.Configuration));
         services.AddSingleton<ActivityBatcher>();
         services.AddHostedService(provider => provider.GetRequiredService<ActivityBatcher>());
-        services.AddSingleton<ActivityStore>();
+        services.AddSingleton<ActivityReader>();
         services.AddCognitoUsersIngress(builder.Configuration);
         services.AddCognitoAuthentication(builder.Configuration);
         services.AddCruddurTelemetry(builder.Configuration, "cruddur-api",

@@ -1,4 +1,3 @@
-using Cruddur.Shared.Activities;
 using Cruddur.Shared.Observability;
 using Cruddur.Worker.Users;
 using Cruddur.Worker.Activities;

@@ -103,7 +103,7 @@ public static class ActivitiesApi
     }
 
     /// <summary>One activity in the shape of <c>object.sql</c>, or 404 while it is not (yet) stored.</summary>
-    public static async Task<IResult> GetAsync(Guid uuid, ActivityStore store, CancellationToken cancellationToken)
+    public static async Task<IResult> GetAsync(Guid uuid, ActivityReader store, CancellationToken cancellationToken)
     {
         var json = await store.ObjectJsonAsync(uuid, cancellationToken);
         return json is null
@@ -117,7 +117,7 @@ public static class ActivitiesApi
     /// address is in the <c>Link: &lt;...&gt;; rel="next"</c> header.
     /// </summary>
     public static async Task<IResult> HomeAsync(
-        HttpContext http, ActivityStore store, [FromQuery] string? limit, [FromQuery] string? before, CancellationToken cancellationToken)
+        HttpContext http, ActivityReader store, [FromQuery] string? limit, [FromQuery] string? before, CancellationToken cancellationToken)
     {
         var size = DefaultPageSize;
         if (limit is not null && (!int.TryParse(limit, out size) || size is < 1 or > MaxPageSize))

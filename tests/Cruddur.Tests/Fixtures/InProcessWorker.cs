@@ -1,5 +1,5 @@
 using Cruddur.Worker.Users;
-using Cruddur.Shared.Activities;
+using Cruddur.Worker.Activities;
 using Cruddur.Shared.Jobs;
 using Cruddur.Worker.Hosting;
 using Microsoft.Extensions.Configuration;
