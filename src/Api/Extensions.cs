@@ -31,6 +31,7 @@ public static class Extensions
         services.AddCruddurData(builder.Configuration, DefaultPoolSize);
         services.AddDatabaseResilience();
         services.AddCruddurJobStorage(builder.Configuration);
+        HangfireGlobals.Configure(builder.Configuration);
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(provider => new UserDirectory(
             provider.GetRequiredService<Db>(), provider.GetRequiredService<TimeProvider>(),

@@ -1,7 +1,6 @@
 using Cruddur.Shared.Resilience;
 using Hangfire;
 using Hangfire.AspNetCore;
-using Hangfire.Logging;
 using Hangfire.PostgreSql;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -40,22 +39,16 @@ public static class JobStorageServiceCollectionExtensions
             };
         });
         services.AddSingleton<JobActivator>(provider => new AspNetCoreJobActivator(provider.GetRequiredService<IServiceScopeFactory>()));
-        LogProvider.SetCurrentLogProvider(new HangfireLogProvider());
         services.AddHangfire((provider, hangfire) =>
         {
+            // The log provider itself is process-wide (HangfireGlobals); this host's loggers receive its lines.
             HangfireLogProvider.Use(provider.GetRequiredService<ILoggerFactory>());
             hangfire
-                .UseLogProvider(new HangfireLogProvider())
                 .SetDataCompatibilityLevel(CompatibilityLevel.Version_180)
                 .UseSimpleAssemblyNameTypeSerializer()
                 .UseRecommendedSerializerSettings();
         });
         services.AddSingleton<IJobQueue, HangfireJobQueue>();
-        // Measured by bin/bench: 63 -> 43 statements per batch job (docs/benchmarks.md). HANGFIRE_LEAN_FILTERS=false restores them.
-        if (configuration.GetValue("HANGFIRE_LEAN_FILTERS", true))
-        {
-            RemoveUnusedDefaultFilters();
-        }
         return services;
     }
 
@@ -65,9 +58,9 @@ public static class JobStorageServiceCollectionExtensions
     /// hourly statistics history (two counter rows per finished job; only the dashboard's graphs read them) and
     /// continuations (a parameter read per state change; no job has continuations). Retries stay, and so do the
     /// dashboard's job lists, counts and failure reasons; only its history graphs stay empty.
-    /// Process-wide: Hangfire keeps these filters in a static collection.
+    /// Process-wide: Hangfire keeps these filters in a static collection (see <see cref="HangfireGlobals"/>).
     /// </summary>
-    public static void RemoveUnusedDefaultFilters()
+    internal static void RemoveUnusedDefaultFilters()
     {
         lock (GlobalJobFilters.Filters)
         {
