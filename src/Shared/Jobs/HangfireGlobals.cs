@@ -8,18 +8,20 @@ namespace Cruddur.Shared.Jobs;
 /// Hangfire's process-wide settings, which it keeps in statics: the log provider and the global job filters.
 /// They are set here and nowhere else, by each process's registration, once (the Api's <c>AddCruddurApi</c>, the
 /// Worker's function host). Setting them again changes nothing, so tests may host several processes in one.
+/// Only the log provider is set a second time, by <see cref="UseLogProvider"/>: see there.
 /// </summary>
 public static class HangfireGlobals
 {
     /// <summary>
     /// Sends Hangfire's log lines to the host's logging, removes the default filters Cruddur does not use
-    /// (unless <c>HANGFIRE_LEAN_FILTERS=false</c>) and, when <paramref name="retry"/> is given, puts it in place of
-    /// Hangfire's default <see cref="AutomaticRetryAttribute"/>.
+    /// (unless <c>HANGFIRE_LEAN_FILTERS=false</c>) and, when <paramref name="retry"/> is given, puts the filter it
+    /// makes in place of Hangfire's default <see cref="AutomaticRetryAttribute"/> (made after the log provider is set:
+    /// Hangfire's retry filter takes its logger when it is constructed).
     /// </summary>
-    public static void Configure(IConfiguration configuration, JobFilterAttribute? retry = null)
+    public static void Configure(IConfiguration configuration, Func<JobFilterAttribute>? retry = null)
     {
         ArgumentNullException.ThrowIfNull(configuration);
-        GlobalConfiguration.Configuration.UseLogProvider(new HangfireLogProvider());
+        UseLogProvider(GlobalConfiguration.Configuration);
         // Measured by bin/bench: 63 -> 43 statements per batch job (docs/benchmarks.md). HANGFIRE_LEAN_FILTERS=false restores them.
         if (configuration.GetValue("HANGFIRE_LEAN_FILTERS", true))
         {
@@ -27,14 +29,22 @@ public static class HangfireGlobals
         }
         if (retry is not null)
         {
+            var replacement = retry();
             lock (GlobalJobFilters.Filters)
             {
-                foreach (var filter in GlobalJobFilters.Filters.Where(f => f.Instance is AutomaticRetryAttribute || f.Instance.GetType() == retry.GetType()).ToList())
+                foreach (var filter in GlobalJobFilters.Filters.Where(f => f.Instance is AutomaticRetryAttribute || f.Instance.GetType() == replacement.GetType()).ToList())
                 {
                     GlobalJobFilters.Filters.Remove(filter.Instance);
                 }
-                GlobalJobFilters.Filters.Add(retry);
+                GlobalJobFilters.Filters.Add(replacement);
             }
         }
     }
+
+    /// <summary>
+    /// Makes <see cref="HangfireLogProvider"/> Hangfire's log provider. <c>AddHangfire</c>'s configuration callback
+    /// calls it again: Hangfire.NetCore sets a provider bound to the host's logger factory just before that callback,
+    /// and that provider throws once its host has stopped (tests run several hosts in one process); ours does not.
+    /// </summary>
+    internal static IGlobalConfiguration UseLogProvider(IGlobalConfiguration hangfire) => hangfire.UseLogProvider(new HangfireLogProvider());
 }

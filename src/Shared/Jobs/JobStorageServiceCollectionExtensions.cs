@@ -41,9 +41,9 @@ public static class JobStorageServiceCollectionExtensions
         services.AddSingleton<JobActivator>(provider => new AspNetCoreJobActivator(provider.GetRequiredService<IServiceScopeFactory>()));
         services.AddHangfire((provider, hangfire) =>
         {
-            // The log provider itself is process-wide (HangfireGlobals); this host's loggers receive its lines.
+            // This host's loggers receive the process-wide log provider's lines.
             HangfireLogProvider.Use(provider.GetRequiredService<ILoggerFactory>());
-            hangfire
+            HangfireGlobals.UseLogProvider(hangfire)
                 .SetDataCompatibilityLevel(CompatibilityLevel.Version_180)
                 .UseSimpleAssemblyNameTypeSerializer()
                 .UseRecommendedSerializerSettings();

@@ -49,7 +49,7 @@ public static class FunctionHostExtensions
         var catalog = FunctionCatalog.Discover(functionTypes, configuration);
         var host = new FunctionHostBuilder(services, options);
 
-        HangfireGlobals.Configure(configuration, new RetryTransientFailuresFilter(options.RetryAttempts));
+        HangfireGlobals.Configure(configuration, () => new RetryTransientFailuresFilter(options.RetryAttempts));
         services.AddSingleton(options);
         services.AddSingleton(catalog);
         services.AddSingleton(_ => new FunctionPipeline(host.Middleware));
