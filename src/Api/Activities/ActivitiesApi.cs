@@ -1,7 +1,7 @@
 using System.Globalization;
 using Cruddur.Api.Authentication;
-using Cruddur.Shared.Activities;
 using Cruddur.Api.Users;
+using Cruddur.Shared.Activities;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 

@@ -94,7 +94,7 @@ public static class JobStorageServiceCollectionExtensions
     }
 
     /// <summary>
-    /// The storage options, measured rather than guessed (see docs and DESIGN.md): the schema is installed by
+    /// The storage options, measured rather than guessed (docs/architecture.md, "Measured facts"): the schema is installed by
     /// the migrator under its advisory lock, not by every process that starts.
     /// </summary>
     public static PostgreSqlStorageOptions StorageOptions(IConfiguration configuration) => new()
@@ -104,7 +104,7 @@ public static class JobStorageServiceCollectionExtensions
         // How long a job enqueued by another process may wait: latency only; 250 ms keeps the feed fresh
         // without spending the CPU the jobs need (10 ms burned it; the default 15 s made posts wait 12 s).
         QueuePollInterval = TimeSpan.FromMilliseconds(configuration.GetValue("HANGFIRE_QUEUE_POLL_MS", 250)),
-        // Long polling lost jobs in our measurements (DESIGN.md): off.
+        // Long polling lost jobs in our measurements (docs/architecture.md): off.
         EnableLongPolling = false,
         // A running job keeps its claim by heartbeat; a crashed worker's jobs come back after this timeout.
         UseSlidingInvisibilityTimeout = true,

@@ -84,17 +84,7 @@ public sealed class InvocationRecorder
 
     public void Record(string what) => _events.Enqueue(what);
 
-    public async Task<bool> WaitForAsync(Func<IReadOnlyList<string>, bool> condition, TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
-        while (!condition(Events))
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                return false;
-            }
-            await Task.Delay(25);
-        }
-        return true;
-    }
+    /// <summary>Waits until the events recorded meet <paramref name="condition"/>; fails the test, listing them, if they never do.</summary>
+    public Task WaitForAsync(Func<IReadOnlyList<string>, bool> condition, string awaited = "the recorded events") =>
+        Eventually.ReachesAsync(() => Events, condition, awaited);
 }

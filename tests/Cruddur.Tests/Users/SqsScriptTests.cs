@@ -1,6 +1,6 @@
-using Cruddur.Api.Users;
 using System.Text.Json;
 using Amazon.SQS.Model;
+using Cruddur.Api.Users;
 using Cruddur.Shared.Users;
 using Cruddur.Tests.Fixtures;
 
