@@ -25,7 +25,7 @@ public static class HangfireGlobals
         // Measured by bin/bench: 63 -> 43 statements per batch job (docs/benchmarks.md). HANGFIRE_LEAN_FILTERS=false restores them.
         if (configuration.GetValue("HANGFIRE_LEAN_FILTERS", true))
         {
-            JobStorageServiceCollectionExtensions.RemoveUnusedDefaultFilters();
+            RemoveUnusedDefaultFilters();
         }
         if (retry is not null)
         {
@@ -37,6 +37,26 @@ public static class HangfireGlobals
                     GlobalJobFilters.Filters.Remove(filter.Instance);
                 }
                 GlobalJobFilters.Filters.Add(replacement);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Removes Hangfire's default global filters that Cruddur does not use and that cost statements on every
+    /// job: culture capture (two job parameters per enqueue; payloads are culture-invariant JSON), daily and
+    /// hourly statistics history (two counter rows per finished job; only the dashboard's graphs read them) and
+    /// continuations (a parameter read per state change; no job has continuations). Retries stay, and so do the
+    /// dashboard's job lists, counts and failure reasons; only its history graphs stay empty.
+    /// Process-wide: Hangfire keeps these filters in a static collection.
+    /// </summary>
+    private static void RemoveUnusedDefaultFilters()
+    {
+        lock (GlobalJobFilters.Filters)
+        {
+            foreach (var filter in GlobalJobFilters.Filters
+                .Where(f => f.Instance is CaptureCultureAttribute or StatisticsHistoryAttribute or ContinuationsSupportAttribute).ToList())
+            {
+                GlobalJobFilters.Filters.Remove(filter.Instance);
             }
         }
     }

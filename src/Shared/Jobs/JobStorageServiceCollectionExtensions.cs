@@ -52,26 +52,6 @@ public static class JobStorageServiceCollectionExtensions
         return services;
     }
 
-    /// <summary>
-    /// Removes Hangfire's default global filters that Cruddur does not use and that cost statements on every
-    /// job: culture capture (two job parameters per enqueue; payloads are culture-invariant JSON), daily and
-    /// hourly statistics history (two counter rows per finished job; only the dashboard's graphs read them) and
-    /// continuations (a parameter read per state change; no job has continuations). Retries stay, and so do the
-    /// dashboard's job lists, counts and failure reasons; only its history graphs stay empty.
-    /// Process-wide: Hangfire keeps these filters in a static collection (see <see cref="HangfireGlobals"/>).
-    /// </summary>
-    internal static void RemoveUnusedDefaultFilters()
-    {
-        lock (GlobalJobFilters.Filters)
-        {
-            foreach (var filter in GlobalJobFilters.Filters
-                .Where(f => f.Instance is CaptureCultureAttribute or StatisticsHistoryAttribute or ContinuationsSupportAttribute).ToList())
-            {
-                GlobalJobFilters.Filters.Remove(filter.Instance);
-            }
-        }
-    }
-
     /// <summary>The JOB_RETENTION setting's name.</summary>
     public const string JobRetentionKey = "JOB_RETENTION";
 
