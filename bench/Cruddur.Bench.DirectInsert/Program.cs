@@ -1,10 +1,10 @@
 using System.Text.Json;
-using Cruddur.Shared.Activities;
+using Cruddur.Api.Activities;
 using Cruddur.Shared.Data;
 using Npgsql;
 
 // What a .NET user would write instead of a queue: the same POST /api/activities contract as the Api (its
-// validation and 422s from Cruddur.Shared, 400 for a body that is not JSON), each post INSERTed directly with
+// validation and 422s from Cruddur.Api, 400 for a body that is not JSON), each post INSERTed directly with
 // Npgsql, 201 once committed. bin/bench measures it beside the Api, on the same database and connection settings.
 var builder = WebApplication.CreateBuilder(args);
 builder.Services.AddSingleton(_ => NpgsqlDataSource.Create(DataServiceCollectionExtensions.ConnectionStringFrom(builder.Configuration)));

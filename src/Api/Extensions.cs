@@ -5,12 +5,10 @@ using Cruddur.Api.Dashboard;
 using Cruddur.Api.Health;
 using Cruddur.Api.Jobs;
 using Cruddur.Api.Users;
-using Cruddur.Shared.Activities;
 using Cruddur.Shared.Data;
 using Cruddur.Shared.Jobs;
 using Cruddur.Shared.Observability;
 using Cruddur.Shared.Resilience;
-using Cruddur.Shared.Users;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
@@ -33,6 +31,7 @@ public static class Extensions
         services.AddCruddurData(builder.Configuration, DefaultPoolSize);
         services.AddDatabaseResilience();
         services.AddCruddurJobStorage(builder.Configuration);
+        HangfireGlobals.Configure(builder.Configuration);
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(provider => new UserDirectory(
             provider.GetRequiredService<Db>(), provider.GetRequiredService<TimeProvider>(),
@@ -40,7 +39,7 @@ public static class Extensions
         services.AddSingleton(ActivityBatchOptions.From(builder.Configuration));
         services.AddSingleton<ActivityBatcher>();
         services.AddHostedService(provider => provider.GetRequiredService<ActivityBatcher>());
-        services.AddSingleton<ActivityStore>();
+        services.AddSingleton<ActivityReader>();
         services.AddCognitoUsersIngress(builder.Configuration);
         services.AddCognitoAuthentication(builder.Configuration);
         services.AddCruddurTelemetry(builder.Configuration, "cruddur-api",

@@ -13,7 +13,7 @@ namespace Cruddur.CognitoTrigger;
 
 /// <summary>
 /// What the trigger does with one Cognito event: a confirmed sign-up goes to the users queue as one SQS
-/// message whose body is the event as Cognito sent it (DESIGN.md, "SQS contract"); a password reset is not a
+/// message whose body is the event as Cognito sent it (docs/architecture.md, "SQS contract"); a password reset is not a
 /// sign-up and sends nothing. The event goes back unchanged, as Cognito requires. Logs name the trigger
 /// source and the user's sub, never the email or the name.
 /// </summary>

@@ -1,6 +1,7 @@
-using Cruddur.Shared.Activities;
+using Cruddur.Shared.Data;
 using Cruddur.Shared.Observability;
-using Cruddur.Shared.Users;
+using Cruddur.Shared.Resilience;
+using Cruddur.Worker.Users;
 using Cruddur.Worker.Activities;
 using Cruddur.Worker.Health;
 using Cruddur.Worker.Hosting;
@@ -13,8 +14,11 @@ namespace Cruddur.Worker;
 
 public static class Extensions
 {
-    /// <summary>The Worker: the function host with every function in this assembly, and what they need.</summary>
-    public static IHostApplicationBuilder AddCruddurWorker(this IHostApplicationBuilder builder)
+    /// <summary>
+    /// The Worker: the function host with every function in this assembly (or <paramref name="functionTypes"/>,
+    /// as tests choose theirs), and what the functions need.
+    /// </summary>
+    public static FunctionHostBuilder AddCruddurWorker(this IHostApplicationBuilder builder, IEnumerable<Type>? functionTypes = null)
     {
         // Defaults first, so that any environment variable overrides them.
         builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource
@@ -26,7 +30,9 @@ public static class Extensions
             ],
         });
         builder.Logging.AddCruddurConsole(builder.Configuration);
-        builder.AddFunctionHost(FunctionCatalog.TypesIn(typeof(Extensions).Assembly));
+        var host = builder.AddFunctionHost(functionTypes ?? FunctionCatalog.TypesIn(typeof(Extensions).Assembly));
+        builder.Services.AddCruddurData(builder.Configuration, host.Options.PoolSize);
+        builder.Services.AddDatabaseResilience();
         builder.Services.AddSingleton<ActivityStore>();
         builder.Services.AddSingleton<UserStore>();
         builder.Services.AddActivityPurge();
@@ -37,6 +43,6 @@ public static class Extensions
         {
             builder.Services.AddHostedService(provider => ActivatorUtilities.CreateInstance<HealthEndpoint>(provider, healthUrl));
         }
-        return builder;
+        return host;
     }
 }

@@ -1,7 +1,7 @@
 using System.Globalization;
 using Cruddur.Api.Authentication;
+using Cruddur.Api.Users;
 using Cruddur.Shared.Activities;
-using Cruddur.Shared.Users;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.OpenApi;
@@ -116,7 +116,7 @@ public static class ActivitiesApi
     }
 
     /// <summary>One activity in the shape of <c>object.sql</c>, or 404 while it is not (yet) stored.</summary>
-    public static async Task<IResult> GetAsync(Guid uuid, ActivityStore store, CancellationToken cancellationToken)
+    public static async Task<IResult> GetAsync(Guid uuid, ActivityReader store, CancellationToken cancellationToken)
     {
         var json = await store.ObjectJsonAsync(uuid, cancellationToken);
         return json is null
@@ -130,7 +130,7 @@ public static class ActivitiesApi
     /// address is in the <c>Link: &lt;...&gt;; rel="next"</c> header.
     /// </summary>
     public static async Task<IResult> HomeAsync(
-        HttpContext http, ActivityStore store, [FromQuery] string? limit, [FromQuery] string? before, CancellationToken cancellationToken)
+        HttpContext http, ActivityReader store, [FromQuery] string? limit, [FromQuery] string? before, CancellationToken cancellationToken)
     {
         var size = DefaultPageSize;
         if (limit is not null && (!int.TryParse(limit, out size) || size is < 1 or > MaxPageSize))

@@ -1,4 +1,3 @@
-using Cruddur.Shared.Activities;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Cruddur.Api.Activities;

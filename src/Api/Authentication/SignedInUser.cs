@@ -1,4 +1,4 @@
-using Cruddur.Shared.Users;
+using Cruddur.Api.Users;
 
 namespace Cruddur.Api.Authentication;
 

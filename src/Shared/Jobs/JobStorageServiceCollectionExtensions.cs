@@ -1,7 +1,6 @@
 using Cruddur.Shared.Resilience;
 using Hangfire;
 using Hangfire.AspNetCore;
-using Hangfire.Logging;
 using Hangfire.PostgreSql;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -40,43 +39,17 @@ public static class JobStorageServiceCollectionExtensions
             };
         });
         services.AddSingleton<JobActivator>(provider => new AspNetCoreJobActivator(provider.GetRequiredService<IServiceScopeFactory>()));
-        LogProvider.SetCurrentLogProvider(new HangfireLogProvider());
         services.AddHangfire((provider, hangfire) =>
         {
+            // This host's loggers receive the process-wide log provider's lines.
             HangfireLogProvider.Use(provider.GetRequiredService<ILoggerFactory>());
-            hangfire
-                .UseLogProvider(new HangfireLogProvider())
+            HangfireGlobals.UseLogProvider(hangfire)
                 .SetDataCompatibilityLevel(CompatibilityLevel.Version_180)
                 .UseSimpleAssemblyNameTypeSerializer()
                 .UseRecommendedSerializerSettings();
         });
         services.AddSingleton<IJobQueue, HangfireJobQueue>();
-        RemoveDefaultFilters(lean: configuration.GetValue(LeanFiltersKey, false));
         return services;
-    }
-
-    /// <summary>The HANGFIRE_LEAN_FILTERS setting's name.</summary>
-    public const string LeanFiltersKey = "HANGFIRE_LEAN_FILTERS";
-
-    /// <summary>
-    /// Removes Hangfire's culture-capture filter, which Cruddur never needs (two job parameters per enqueue; the
-    /// payloads are culture-invariant JSON). With <paramref name="lean"/> (<c>HANGFIRE_LEAN_FILTERS=true</c>) it also
-    /// removes statistics history (two counter rows per finished job, read only by the dashboard's history graphs) and
-    /// continuations (a parameter read per state change; no Cruddur job has continuations), which the dashboard and
-    /// an operator's <c>ContinueJobWith</c> expect: kept by default, as their cost per activity is small at today's
-    /// batch sizes (docs/performance.md, "Hangfire's default filters"). Process-wide: Hangfire keeps its filters in a
-    /// static collection.
-    /// </summary>
-    public static void RemoveDefaultFilters(bool lean)
-    {
-        lock (GlobalJobFilters.Filters)
-        {
-            foreach (var filter in GlobalJobFilters.Filters
-                .Where(f => f.Instance is CaptureCultureAttribute || (lean && f.Instance is StatisticsHistoryAttribute or ContinuationsSupportAttribute)).ToList())
-            {
-                GlobalJobFilters.Filters.Remove(filter.Instance);
-            }
-        }
     }
 
     /// <summary>The JOB_RETENTION setting's name.</summary>
@@ -101,7 +74,7 @@ public static class JobStorageServiceCollectionExtensions
     }
 
     /// <summary>
-    /// The storage options, measured rather than guessed (see docs and DESIGN.md): the schema is installed by
+    /// The storage options, measured rather than guessed (docs/architecture.md, "Measured facts"): the schema is installed by
     /// the migrator under its advisory lock, not by every process that starts.
     /// </summary>
     public static PostgreSqlStorageOptions StorageOptions(IConfiguration configuration) => new()
@@ -111,7 +84,7 @@ public static class JobStorageServiceCollectionExtensions
         // How long a job enqueued by another process may wait: latency only; 250 ms keeps the feed fresh
         // without spending the CPU the jobs need (10 ms burned it; the default 15 s made posts wait 12 s).
         QueuePollInterval = TimeSpan.FromMilliseconds(configuration.GetValue("HANGFIRE_QUEUE_POLL_MS", 250)),
-        // Long polling lost jobs in our measurements (DESIGN.md): off.
+        // Long polling lost jobs in our measurements (docs/architecture.md): off.
         EnableLongPolling = false,
         // A running job keeps its claim by heartbeat; a crashed worker's jobs come back after this timeout.
         UseSlidingInvisibilityTimeout = true,

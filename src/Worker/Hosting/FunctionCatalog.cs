@@ -11,7 +11,7 @@ namespace Cruddur.Worker.Hosting;
 /// The functions of this Worker, found once at startup from their attributes. Every declaration error is
 /// collected and reported together, each naming its class and method, and the Worker does not start.
 /// </summary>
-public sealed partial class FunctionCatalog
+internal sealed partial class FunctionCatalog
 {
     private readonly Dictionary<string, FunctionDescriptor> _functions;
 
@@ -187,7 +187,7 @@ public sealed partial class FunctionCatalog
 }
 
 /// <summary>The Worker's functions are declared wrongly; the message lists each error with its method.</summary>
-public sealed class FunctionDeclarationException : Exception
+internal sealed class FunctionDeclarationException : Exception
 {
     public FunctionDeclarationException(IReadOnlyList<string> errors)
         : base("The Worker's functions are declared wrongly:\n  " + string.Join("\n  ", errors)) => Errors = errors;

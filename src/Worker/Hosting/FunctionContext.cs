@@ -37,9 +37,6 @@ public sealed class FunctionContext
     /// <summary>A logger for the function, inside the invocation's log scope.</summary>
     public ILogger Logger { get; }
 
-    /// <summary>Data middleware share with each other and with the function.</summary>
-    public IDictionary<object, object?> Items { get; } = new Dictionary<object, object?>();
-
     internal FunctionDescriptor Function { get; }
 
     /// <summary>The raw JSON payload as stored in the job.</summary>

@@ -4,7 +4,7 @@ using Cronos;
 namespace Cruddur.Worker.Hosting;
 
 /// <summary>One discovered function: its method, its trigger, and how each parameter is bound.</summary>
-public sealed class FunctionDescriptor
+internal sealed class FunctionDescriptor
 {
     internal FunctionDescriptor(string name, MethodInfo method, TriggerAttribute trigger, Type triggerType, IReadOnlyList<ParameterSource> parameters)
     {

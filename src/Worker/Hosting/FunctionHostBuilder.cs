@@ -1,6 +1,4 @@
-using Cruddur.Shared.Data;
 using Cruddur.Shared.Jobs;
-using Cruddur.Shared.Resilience;
 using Cruddur.Worker.Hosting.Middleware;
 using Hangfire;
 using Microsoft.Extensions.DependencyInjection;
@@ -14,9 +12,15 @@ public sealed class FunctionHostBuilder
     private readonly List<Type> _middleware =
         [typeof(TelemetryMiddleware), typeof(InvocationLoggingMiddleware), typeof(ErrorClassificationMiddleware)];
 
-    internal FunctionHostBuilder(IServiceCollection services) => Services = services;
+    internal FunctionHostBuilder(IServiceCollection services, FunctionHostOptions options)
+    {
+        Services = services;
+        Options = options;
+    }
 
     public IServiceCollection Services { get; }
+
+    internal FunctionHostOptions Options { get; }
 
     internal IReadOnlyList<Type> Middleware => _middleware;
 
@@ -34,7 +38,8 @@ public static class FunctionHostExtensions
     /// <summary>
     /// The function host: discovers the functions on <paramref name="functionTypes"/> (a declaration error
     /// throws <see cref="FunctionDeclarationException"/> here), migrates and seeds the database at startup,
-    /// schedules the timers and runs a Hangfire server on every queue the functions listen on.
+    /// schedules the timers and runs a Hangfire server on every queue the functions listen on. The application
+    /// registers its data layer itself (<c>AddCruddurData</c>: the host's job storage and migrator need it).
     /// </summary>
     public static FunctionHostBuilder AddFunctionHost(this IHostApplicationBuilder builder, IEnumerable<Type> functionTypes)
     {
@@ -42,16 +47,14 @@ public static class FunctionHostExtensions
         var services = builder.Services;
         var options = FunctionHostOptions.From(configuration);
         var catalog = FunctionCatalog.Discover(functionTypes, configuration);
-        var host = new FunctionHostBuilder(services);
+        var host = new FunctionHostBuilder(services, options);
 
-        RetryTransientFailuresFilter.Install(options.RetryAttempts);
+        HangfireGlobals.Configure(configuration, () => new RetryTransientFailuresFilter(options.RetryAttempts));
         services.AddSingleton(options);
         services.AddSingleton(catalog);
         services.AddSingleton(_ => new FunctionPipeline(host.Middleware));
         services.AddScoped<IFunctionDispatcher, FunctionDispatcher>();
 
-        services.AddCruddurData(configuration, options.PoolSize);
-        services.AddDatabaseResilience();
         services.AddCruddurJobStorage(configuration, options.DatabaseOutageWait);
 
         // Hosted services start in this order: the schema before the timers, both before any job is fetched.

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Configuration;
 namespace Cruddur.Worker.Hosting;
 
 /// <summary>The host's settings, from configuration (environment variables), with defaults for a developer's machine.</summary>
-public sealed record FunctionHostOptions
+internal sealed record FunctionHostOptions
 {
     /// <summary>Concurrent invocations in this Worker (<c>WORKER_COUNT</c>).</summary>
     public int WorkerCount { get; init; } = 10;

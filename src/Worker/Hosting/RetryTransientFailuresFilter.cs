@@ -8,7 +8,7 @@ namespace Cruddur.Worker.Hosting;
 /// <summary>
 /// Hangfire's automatic retry, except for <see cref="PermanentFailureException"/>: such a job goes to Failed
 /// at once, its reason visible in the dashboard, instead of being retried ten times for nothing.
-/// Replaces the default global <see cref="AutomaticRetryAttribute"/>.
+/// Replaces the default global <see cref="AutomaticRetryAttribute"/> (the host installs it with <c>HangfireGlobals.Configure</c>).
 /// </summary>
 internal sealed class RetryTransientFailuresFilter : JobFilterAttribute, IElectStateFilter, IApplyStateFilter
 {
@@ -18,19 +18,6 @@ internal sealed class RetryTransientFailuresFilter : JobFilterAttribute, IElectS
     {
         _retry = new AutomaticRetryAttribute { Attempts = attempts };
         Order = _retry.Order;
-    }
-
-    /// <summary>Installs the filter in place of Hangfire's default retry (idempotent: the filters are global).</summary>
-    public static void Install(int attempts)
-    {
-        lock (GlobalJobFilters.Filters)
-        {
-            foreach (var filter in GlobalJobFilters.Filters.Where(f => f.Instance is AutomaticRetryAttribute or RetryTransientFailuresFilter).ToList())
-            {
-                GlobalJobFilters.Filters.Remove(filter.Instance);
-            }
-            GlobalJobFilters.Filters.Add(new RetryTransientFailuresFilter(attempts));
-        }
     }
 
     public void OnStateElection(ElectStateContext context)

@@ -253,21 +253,11 @@ public sealed class SignedInPostTests(PostgresServer server, MotoServer moto) : 
         return await http.SendAsync(request);
     }
 
-    private async Task<string> WaitForAuthorSubAsync(Guid activity)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (true)
-        {
-            var sub = await _db.ScalarAsync<string>(
-                $"SELECT coalesce((SELECT users.cognito_user_id FROM activities JOIN users ON users.uuid = activities.user_uuid WHERE activities.uuid = '{activity}'), '')");
-            if (sub.Length > 0)
-            {
-                return sub;
-            }
-            Assert.True(DateTime.UtcNow < deadline, $"activity {activity} was not stored within 30 s");
-            await Task.Delay(100);
-        }
-    }
+    private Task<string> WaitForAuthorSubAsync(Guid activity) => Eventually.ReachesAsync(
+        () => _db.ScalarAsync<string>(
+            $"SELECT coalesce((SELECT users.cognito_user_id FROM activities JOIN users ON users.uuid = activities.user_uuid WHERE activities.uuid = '{activity}'), '')"),
+        sub => sub.Length > 0,
+        $"activity {activity} stored");
 
     private async Task<string> AnotherPoolsTokenAsync()
     {

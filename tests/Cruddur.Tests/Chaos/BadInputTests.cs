@@ -280,14 +280,6 @@ public sealed class BadInputTests(PostgresServer server, MotoServer moto)
         }
     }
 
-    private static string SignUp(string sub, string email, string name, string handle, string trigger) => JsonSerializer.Serialize(new
-    {
-        version = "1",
-        triggerSource = trigger,
-        region = "us-east-1",
-        userPoolId = "us-east-1_Chaos",
-        userName = handle,
-        request = new { userAttributes = new Dictionary<string, string> { ["sub"] = sub, ["email"] = email, ["name"] = name, ["preferred_username"] = handle } },
-        response = new { },
-    });
+    private static string SignUp(string sub, string email, string name, string handle, string trigger) =>
+        CognitoEvents.PostConfirmation(handle, email, name, sub, trigger);
 }

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Cruddur.Shared.Users;
 using Cruddur.Tests.Fixtures;
 using Cruddur.Tests.Users;
@@ -61,23 +60,9 @@ public sealed class SqsRedeliveryTests(PostgresServer server, MotoServer moto)
         Assert.True(enqueued >= users * 2, $"{enqueued} sign-ups enqueued for {users * 2} messages: some message was deleted without its job");
     }
 
-    private static string Event(int i) => JsonSerializer.Serialize(new
-    {
-        version = "1",
-        triggerSource = "PostConfirmation_ConfirmSignUp",
-        region = "us-east-1",
-        userPoolId = "us-east-1_Chaos",
-        userName = $"chaos_d_{i}",
-        request = new
-        {
-            userAttributes = new Dictionary<string, string>
-            {
-                ["sub"] = new Guid(i, 0xd, 0xd, [0, 0, 0, 0, 0, 0, 0, 1]).ToString(),
-                ["email"] = $"chaos_d_{i}@example.com",
-                ["name"] = $"Chaos D {i}",
-                ["preferred_username"] = $"chaos_d_{i}",
-            },
-        },
-        response = new { },
-    });
+    private static string Event(int i) => CognitoEvents.PostConfirmation(
+        handle: $"chaos_d_{i}",
+        email: $"chaos_d_{i}@example.com",
+        name: $"Chaos D {i}",
+        sub: new Guid(i, 0xd, 0xd, [0, 0, 0, 0, 0, 0, 0, 1]).ToString());
 }

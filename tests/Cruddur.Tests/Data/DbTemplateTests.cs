@@ -8,40 +8,13 @@ namespace Cruddur.Tests.Data;
 public class DbTemplateTests(PostgresServer server)
 {
     [Fact]
-    public async Task Create_returns_the_chosen_uuid_and_a_second_run_returns_nothing_and_stores_once()
-    {
-        await using var db = await TestDatabase.CreateAsync(server, seed: true);
-        var uuid = Guid.CreateVersion7();
-        var parameters = CreateParameters(uuid, "andrewbrown", "hello from a test");
-
-        var first = await db.Db.QueryCommitAsync<Guid?>(db.Db.Template("activities", "create"), parameters);
-        var second = await db.Db.QueryCommitAsync<Guid?>(db.Db.Template("activities", "create"), parameters);
-
-        Assert.Equal(uuid, first);
-        Assert.Null(second);
-        Assert.Equal(1L, await db.ScalarAsync<long>($"SELECT count(*) FROM activities WHERE uuid = '{uuid}'"));
-    }
-
-    [Fact]
-    public async Task Create_for_an_unknown_handle_throws_with_its_sqlstate_instead_of_being_swallowed()
-    {
-        await using var db = await TestDatabase.CreateAsync(server, seed: true);
-
-        var error = await Assert.ThrowsAsync<PostgresException>(() =>
-            db.Db.QueryCommitAsync<Guid?>(db.Db.Template("activities", "create"), CreateParameters(Guid.CreateVersion7(), "nobody", "lost?")));
-
-        Assert.Equal(PostgresErrorCodes.NotNullViolation, error.SqlState);
-        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM activities"));
-    }
-
-    [Fact]
     public async Task A_message_full_of_quotes_and_sql_is_stored_verbatim()
     {
         await using var db = await TestDatabase.CreateAsync(server, seed: true);
         const string message = "'); DROP TABLE activities; -- \"quoted\" $$dollar$$ \\ @handle :name";
         var uuid = Guid.CreateVersion7();
 
-        await db.Db.QueryCommitAsync<Guid?>(db.Db.Template("activities", "create"), CreateParameters(uuid, "bayko", message));
+        await db.Db.QueryCommitRowsAsync(db.Db.Template("activities", "create_batch"), CreateParameters(uuid, "bayko", message), row => row.GetString(1));
         var json = await db.Db.QueryObjectJsonAsync(db.Db.Template("activities", "object"), new SqlParameters { ["uuid"] = uuid });
 
         Assert.Equal(message, JsonDocument.Parse(json!).RootElement.GetProperty("message").GetString());
@@ -155,10 +128,11 @@ public class DbTemplateTests(PostgresServer server)
 
         // The read pool skips Npgsql's reset on close: that is safe only because its statements cannot write.
         var error = await Assert.ThrowsAsync<PostgresException>(() => db.Db.QueryObjectJsonAsync(
-            db.Db.Template("activities", "create"), CreateParameters(Guid.CreateVersion7(), "andrewbrown", "through a read?")));
+            db.Db.Template("users", "upsert"),
+            new SqlParameters { ["display_name"] = "Read", ["handle"] = "through_a_read", ["email"] = "read@example.com", ["cognito_user_id"] = "read" }));
 
         Assert.Equal(PostgresErrorCodes.SyntaxError, error.SqlState);
-        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM activities"));
+        Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM users WHERE handle = 'through_a_read'"));
         // And its generic plans are kept (the feed's LIMIT parameter would otherwise have it planned per call).
         var mode = await db.Db.QueryObjectJsonAsync(new SqlTemplate("setting", "SELECT current_setting('plan_cache_mode') AS mode"));
         Assert.Equal("""{"mode":"force_generic_plan"}""", mode);
@@ -223,13 +197,14 @@ public class DbTemplateTests(PostgresServer server)
         Assert.Equal("ann@new.example.com", await db.ScalarAsync<string>("SELECT string_agg(email, ',') FROM users"));
     }
 
+    /// <summary>create_batch.sql's parallel arrays for one activity.</summary>
     private static SqlParameters CreateParameters(Guid uuid, string handle, string message) => new()
     {
-        ["uuid"] = uuid,
-        ["handle"] = handle,
-        ["message"] = message,
-        ["expires_at"] = DateTimeOffset.UtcNow.AddDays(1),
-        ["created_at"] = null,
+        ["uuids"] = new[] { uuid },
+        ["handles"] = new[] { handle },
+        ["messages"] = new[] { message },
+        ["expires_at"] = new[] { DateTimeOffset.UtcNow.AddDays(1) },
+        ["created_at"] = new[] { DateTimeOffset.UtcNow },
     };
 
     /// <summary>Posts by bayko, "post 1" newest, one second apart.</summary>

@@ -1,6 +1,5 @@
-using Cruddur.Shared.Activities;
 using Cruddur.Shared.Jobs;
-using Cruddur.Shared.Users;
+using Cruddur.Worker;
 using Cruddur.Worker.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -10,8 +9,9 @@ using Microsoft.Extensions.Logging;
 namespace Cruddur.Tests.Fixtures;
 
 /// <summary>
-/// The Worker's function host running inside the test process against a test database: the real
-/// discovery, middleware, Hangfire server and Postgres storage, with the functions a test chooses.
+/// The Worker running inside the test process against a test database, registered as Program.cs does
+/// (<c>AddCruddurWorker</c>): the real discovery, middleware, Hangfire server and Postgres storage, with the
+/// functions a test chooses.
 /// </summary>
 public sealed class InProcessWorker : IAsyncDisposable
 {
@@ -53,12 +53,12 @@ public sealed class InProcessWorker : IAsyncDisposable
             configuration[key] = value;
         }
         builder.Configuration.AddInMemoryCollection(configuration);
-        var logs = new LogCollector();
-        builder.Logging.AddProvider(logs);
-        var host = builder.AddFunctionHost(functionTypes);
+        var host = builder.AddCruddurWorker(functionTypes);
         configure?.Invoke(host);
-        builder.Services.AddSingleton<ActivityStore>();
-        builder.Services.AddSingleton<UserStore>();
+        // The Worker's registration logs to the console; a test reads its logs from the collector instead.
+        var logs = new LogCollector();
+        builder.Logging.ClearProviders();
+        builder.Logging.AddProvider(logs);
         builder.Services.AddSingleton<InvocationRecorder>();
         services?.Invoke(builder.Services);
         var app = builder.Build();
@@ -84,17 +84,7 @@ public sealed class InvocationRecorder
 
     public void Record(string what) => _events.Enqueue(what);
 
-    public async Task<bool> WaitForAsync(Func<IReadOnlyList<string>, bool> condition, TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
-        while (!condition(Events))
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                return false;
-            }
-            await Task.Delay(25);
-        }
-        return true;
-    }
+    /// <summary>Waits until the events recorded meet <paramref name="condition"/>; fails the test, listing them, if they never do.</summary>
+    public Task WaitForAsync(Func<IReadOnlyList<string>, bool> condition, string awaited = "the recorded events") =>
+        Eventually.ReachesAsync(() => Events, condition, awaited);
 }

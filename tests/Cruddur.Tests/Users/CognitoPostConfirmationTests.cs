@@ -1,42 +1,16 @@
 using System.Text.Json.Nodes;
+using Cruddur.Api.Users;
 using Cruddur.Shared.Users;
+using static Cruddur.Tests.Fixtures.CognitoEvents;
 
 namespace Cruddur.Tests.Users;
 
 public class CognitoPostConfirmationTests
 {
-    /// <summary>A post-confirmation event as Cognito hands it to a Lambda (DESIGN.md, "SQS contract").</summary>
-    public static string Event(
-        string handle = "andrew",
-        string email = "andrew@example.com",
-        string name = "Andrew Brown",
-        string sub = "a1b2c3d4-0000-4000-8000-000000000001",
-        string triggerSource = "PostConfirmation_ConfirmSignUp") =>
-        new JsonObject
-        {
-            ["version"] = "1",
-            ["triggerSource"] = triggerSource,
-            ["region"] = "us-east-1",
-            ["userPoolId"] = "us-east-1_Example",
-            ["userName"] = handle,
-            ["request"] = new JsonObject
-            {
-                ["userAttributes"] = new JsonObject
-                {
-                    ["sub"] = sub,
-                    ["email"] = email,
-                    ["name"] = name,
-                    ["preferred_username"] = handle,
-                    ["email_verified"] = "true",
-                },
-            },
-            ["response"] = new JsonObject(),
-        }.ToJsonString();
-
     [Fact]
     public void A_sign_up_event_maps_name_email_preferred_username_and_sub()
     {
-        var parsed = CognitoPostConfirmation.TryParse(Event(), out var job, out var rejection);
+        var parsed = CognitoPostConfirmation.TryParse(PostConfirmation(), out var job, out var rejection);
 
         Assert.True(parsed, rejection);
         Assert.Equal(new IngestCognitoUserJob("a1b2c3d4-0000-4000-8000-000000000001", "andrew@example.com", "Andrew Brown", "andrew"), job);
@@ -46,7 +20,7 @@ public class CognitoPostConfirmationTests
     public void A_forgot_password_confirmation_is_also_a_confirmed_user_and_values_are_trimmed()
     {
         var parsed = CognitoPostConfirmation.TryParse(
-            Event(name: "  Andrew  ", triggerSource: "PostConfirmation_ConfirmForgotPassword"), out var job, out _);
+            PostConfirmation(name: "  Andrew  ", triggerSource: "PostConfirmation_ConfirmForgotPassword"), out var job, out _);
 
         Assert.True(parsed);
         Assert.Equal("Andrew", job!.DisplayName);
@@ -54,7 +28,7 @@ public class CognitoPostConfirmationTests
 
     public static TheoryData<string?, string> Rejections()
     {
-        JsonNode Good() => JsonNode.Parse(Event())!;
+        JsonNode Good() => JsonNode.Parse(PostConfirmation())!;
         string Without(string attribute)
         {
             var node = Good();
@@ -100,8 +74,8 @@ public class CognitoPostConfirmationTests
             { With("email", "no-at-sign.example.com"), "request.userAttributes.email is not an email address" },
             { With("name", "Andrew\u0000Brown"), "request.userAttributes.name contains control characters" },
             // A JSON escape of an unpaired surrogate is valid JSON but not text: reading it used to throw.
-            { Event().Replace("Andrew Brown", "\\ud800x", StringComparison.Ordinal), "request.userAttributes.name is not valid Unicode text" },
-            { Event().Replace("PostConfirmation_ConfirmSignUp", "\\udfff", StringComparison.Ordinal), "triggerSource is not valid Unicode text" },
+            { PostConfirmation().Replace("Andrew Brown", "\\ud800x", StringComparison.Ordinal), "request.userAttributes.name is not valid Unicode text" },
+            { PostConfirmation().Replace("PostConfirmation_ConfirmSignUp", "\\udfff", StringComparison.Ordinal), "triggerSource is not valid Unicode text" },
         };
         foreach (var (attribute, maxLength) in new[] { ("sub", 128), ("email", 254), ("preferred_username", 128), ("name", 256) })
         {
@@ -133,7 +107,7 @@ public class CognitoPostConfirmationTests
     [Fact]
     public void A_rejection_never_repeats_the_email()
     {
-        var node = JsonNode.Parse(Event(email: "secret.person@example.com"))!;
+        var node = JsonNode.Parse(PostConfirmation(email: "secret.person@example.com"))!;
         node["request"]!["userAttributes"]!["name"] = 1;
 
         var parsed = CognitoPostConfirmation.TryParse(node.ToJsonString(), out _, out var rejection);

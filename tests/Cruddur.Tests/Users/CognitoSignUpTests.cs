@@ -1,6 +1,6 @@
 using Cruddur.Shared.Users;
 using Cruddur.Tests.Fixtures;
-using static Cruddur.Tests.Users.CognitoPostConfirmationTests;
+using static Cruddur.Tests.Fixtures.CognitoEvents;
 
 namespace Cruddur.Tests.Users;
 
@@ -15,13 +15,13 @@ public sealed class CognitoSignUpTests(PostgresServer server, MotoServer moto) :
     [Fact]
     public async Task A_sign_up_becomes_one_user_the_same_event_again_changes_nothing_and_an_update_updates_it()
     {
-        await _stack.Sqs.SendAsync(_stack.Queue, [Event(handle: "ray", email: "ray@example.com", name: "Ray Example", sub: "sub-ray")]);
+        await _stack.Sqs.SendAsync(_stack.Queue, [PostConfirmation(handle: "ray", email: "ray@example.com", name: "Ray Example", sub: "sub-ray")]);
         await EventuallyAsync("SELECT count(*) FROM users WHERE handle = 'ray'", 1);
         var row = await _stack.Db.ScalarAsync<string>("SELECT concat_ws('|', display_name, handle, email, cognito_user_id) FROM users WHERE handle = 'ray'");
         var uuid = await _stack.Db.ScalarAsync<Guid>("SELECT uuid FROM users WHERE handle = 'ray'");
 
-        await _stack.Sqs.SendAsync(_stack.Queue, [Event(handle: "ray", email: "ray@example.com", name: "Ray Example", sub: "sub-ray")]);
-        await _stack.Sqs.SendAsync(_stack.Queue, [Event(handle: "ray", email: "ray@new.example.com", name: "Ray Example", sub: "sub-ray")]);
+        await _stack.Sqs.SendAsync(_stack.Queue, [PostConfirmation(handle: "ray", email: "ray@example.com", name: "Ray Example", sub: "sub-ray")]);
+        await _stack.Sqs.SendAsync(_stack.Queue, [PostConfirmation(handle: "ray", email: "ray@new.example.com", name: "Ray Example", sub: "sub-ray")]);
         await EventuallyAsync("SELECT count(*) FROM users WHERE email = 'ray@new.example.com'", 1);
 
         Assert.Equal("Ray Example|ray|ray@example.com|sub-ray", row);
@@ -36,7 +36,7 @@ public sealed class CognitoSignUpTests(PostgresServer server, MotoServer moto) :
     [Fact]
     public async Task A_handle_taken_by_another_user_fails_its_job_once_with_the_reason()
     {
-        await _stack.Sqs.SendAsync(_stack.Queue, [Event(handle: "andrewbrown", email: "impostor@example.com", name: "Not Andrew", sub: "sub-impostor")]);
+        await _stack.Sqs.SendAsync(_stack.Queue, [PostConfirmation(handle: "andrewbrown", email: "impostor@example.com", name: "Not Andrew", sub: "sub-impostor")]);
         await EventuallyAsync("SELECT count(*) FROM hangfire.job WHERE statename = 'Failed'", 1);
 
         var reason = await _stack.Db.ScalarAsync<string>("SELECT s.reason FROM hangfire.job j JOIN hangfire.state s ON s.id = j.stateid");

@@ -9,7 +9,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using static Cruddur.Tests.Users.CognitoPostConfirmationTests;
+using static Cruddur.Tests.Fixtures.CognitoEvents;
 
 namespace Cruddur.Tests.Users;
 
@@ -24,7 +24,7 @@ public sealed class CognitoUsersIngressTests(PostgresServer server, MotoServer m
     {
         await using var db = await TestDatabase.CreateAsync(server, seed: true);
         var queue = await _sqs.CreateAsync("ingress-one");
-        await _sqs.SendAsync(queue, [Event(handle: "newbie", email: "newbie.private@example.com", name: "New Bie", sub: "sub-newbie")]);
+        await _sqs.SendAsync(queue, [PostConfirmation(handle: "newbie", email: "newbie.private@example.com", name: "New Bie", sub: "sub-newbie")]);
 
         using var host = await StartIngressAsync(db.Url, queue);
         await EventuallyAsync(async () => await StoredJob.CountAsync(db) >= 1 && await _sqs.CountAsync(queue) == 0);
@@ -46,14 +46,14 @@ public sealed class CognitoUsersIngressTests(PostgresServer server, MotoServer m
         {
             ["not json"] = "the body is not JSON",
             ["[\"an array\"]"] = "the body is not a JSON object (array)",
-            [Event(sub: "")] = "request.userAttributes.sub is blank",
-            [Event(triggerSource: "PreSignUp_SignUp")] = "triggerSource 'PreSignUp_SignUp' is not a post confirmation",
-            [Event().Replace("\"name\":\"Andrew Brown\"", "\"name\":17", StringComparison.Ordinal)] = "request.userAttributes.name is not a string (number)",
-            [Event().Replace("\"preferred_username\"", "\"nickname\"", StringComparison.Ordinal)] = "request.userAttributes.preferred_username is missing",
-            [Event(email: "bad.person-at-example.com")] = "request.userAttributes.email is not an email address",
+            [PostConfirmation(sub: "")] = "request.userAttributes.sub is blank",
+            [PostConfirmation(triggerSource: "PreSignUp_SignUp")] = "triggerSource 'PreSignUp_SignUp' is not a post confirmation",
+            [PostConfirmation().Replace("\"name\":\"Andrew Brown\"", "\"name\":17", StringComparison.Ordinal)] = "request.userAttributes.name is not a string (number)",
+            [PostConfirmation().Replace("\"preferred_username\"", "\"nickname\"", StringComparison.Ordinal)] = "request.userAttributes.preferred_username is missing",
+            [PostConfirmation(email: "bad.person-at-example.com")] = "request.userAttributes.email is not an email address",
         };
         await _sqs.SendAsync(queue, bad.Keys);
-        await _sqs.SendAsync(queue, [Event(handle: "survivor", sub: "sub-survivor")]);
+        await _sqs.SendAsync(queue, [PostConfirmation(handle: "survivor", sub: "sub-survivor")]);
 
         using var host = await StartIngressAsync(db.Url, queue, dlq);
         await EventuallyAsync(async () => await _sqs.CountAsync(queue) == 0 && await _sqs.CountAsync(dlq) == bad.Count);
@@ -74,7 +74,7 @@ public sealed class CognitoUsersIngressTests(PostgresServer server, MotoServer m
         await using var db = await TestDatabase.CreateAsync(server, seed: true);
         var queue = await _sqs.CreateAsync("ingress-dlq-gone", visibilityTimeoutSeconds: 30);
         var missingDlq = $"{moto.EndpointUrl}/123456789012/no-such-queue-{Guid.NewGuid():N}";
-        await _sqs.SendAsync(queue, ["not json", Event(handle: "after", sub: "sub-after")]);
+        await _sqs.SendAsync(queue, ["not json", PostConfirmation(handle: "after", sub: "sub-after")]);
 
         using var host = await StartIngressAsync(db.Url, queue, missingDlq);
         await EventuallyAsync(async () => await StoredJob.CountAsync(db) >= 1 && await _sqs.CountAsync(queue) == 1);
@@ -112,7 +112,7 @@ public sealed class CognitoUsersIngressTests(PostgresServer server, MotoServer m
         var queue = await _sqs.CreateAsync("ingress-pgdown", visibilityTimeoutSeconds: 2);
         await using var postgres = new TcpForwarder(server.Host, server.Port); // refuses connections until started
         var unreachableUrl = db.Url.Replace($":{server.Port}/", $":{postgres.Port}/", StringComparison.Ordinal);
-        await _sqs.SendAsync(queue, Enumerable.Range(1, 15).Select(i => Event(handle: $"down{i}", sub: $"sub-down-{i}")));
+        await _sqs.SendAsync(queue, Enumerable.Range(1, 15).Select(i => PostConfirmation(handle: $"down{i}", sub: $"sub-down-{i}")));
         var attempts = new CountingJobQueue();
 
         var clock = Stopwatch.StartNew();
@@ -143,7 +143,7 @@ public sealed class CognitoUsersIngressTests(PostgresServer server, MotoServer m
         using var sqs = new InMemorySqs(visibilityTimeout: TimeSpan.FromSeconds(30));
         foreach (var batch in Enumerable.Range(1, 1000).Chunk(10))
         {
-            sqs.Send(batch.Select(i => Event(handle: $"bulk{i}", sub: $"sub-bulk-{i}")));
+            sqs.Send(batch.Select(i => PostConfirmation(handle: $"bulk{i}", sub: $"sub-bulk-{i}")));
         }
 
         var clock = Stopwatch.StartNew();
@@ -167,7 +167,7 @@ public sealed class CognitoUsersIngressTests(PostgresServer server, MotoServer m
         // Long enough that a batch slowed by a busy machine is not redelivered while it is being stored.
         var queue = await _sqs.CreateAsync("ingress-shutdown", visibilityTimeoutSeconds: 6);
         var expected = Enumerable.Range(1, 60).Select(i => $"sub-stop-{i}").ToList();
-        await _sqs.SendAsync(queue, expected.Select((sub, i) => Event(handle: $"stop{i}", sub: sub)));
+        await _sqs.SendAsync(queue, expected.Select((sub, i) => PostConfirmation(handle: $"stop{i}", sub: sub)));
 
         var first = await StartIngressAsync(db.Url, queue, pollers: 3);
         await EventuallyAsync(async () => await StoredJob.CountAsync(db) >= 1);

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Amazon.SQS.Model;
+using Cruddur.Api.Users;
 using Cruddur.Shared.Users;
 using Cruddur.Tests.Fixtures;
 

@@ -1,6 +1,7 @@
 using Cruddur.Shared.Resilience;
 using Cruddur.Shared.Users;
 using Cruddur.Tests.Fixtures;
+using Cruddur.Worker.Users;
 using Microsoft.Extensions.DependencyInjection;
 using Polly.Registry;
 

@@ -3,7 +3,7 @@ using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Text;
 
-namespace Cruddur.Shared.Activities;
+namespace Cruddur.Api.Activities;
 
 /// <summary>
 /// Where the next page of the home feed starts: the last row's (created_at, uuid), the feed index's key.

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Serialization;
 
-namespace Cruddur.Shared.Activities;
+namespace Cruddur.Api.Activities;
 
 /// <summary>The body of <c>POST /api/activities</c>, as the Cruddur frontend sends it. Any field may be missing.</summary>
 public sealed record ActivityPost(

@@ -1,11 +1,12 @@
+using Cruddur.Shared.Activities;
 using Cruddur.Shared.Data;
 using Cruddur.Shared.Resilience;
 using Polly;
 using Polly.Registry;
 
-namespace Cruddur.Shared.Activities;
+namespace Cruddur.Worker.Activities;
 
-/// <summary>Activities in Postgres: the seed's create, object and home templates.</summary>
+/// <summary>Stores activities in Postgres (the Worker's side; the Api reads them with its ActivityReader).</summary>
 public sealed class ActivityStore(Db db, ResiliencePipelineProvider<string> pipelines)
 {
     private readonly ResiliencePipeline _writes = pipelines.GetPipeline(DatabaseResilience.Writes);
@@ -41,28 +42,6 @@ public sealed class ActivityStore(Db db, ResiliencePipelineProvider<string> pipe
             outcomes.Count - unknown.Count,
             [.. activities.Where(a => unknown.Remove(a.Uuid))]); // Remove: a uuid sent twice comes back once
     }
-
-    /// <summary>
-    /// One page of the home feed, newest first, expired activities left out, as the JSON array Postgres
-    /// builds (the shape of <c>home.sql</c>), and the cursor of the next page when this one is full.
-    /// </summary>
-    public async Task<(string Json, FeedCursor? Next)> HomeJsonAsync(int limit, FeedCursor? before, CancellationToken cancellationToken)
-    {
-        // Postgres returns the last row's key beside the JSON, so the cursor costs no parsing here.
-        var page = await db.QueryPageJsonAsync(db.Template("activities", "home"), new SqlParameters
-        {
-            ["limit"] = limit,
-            ["before_created_at"] = before?.CreatedAt,
-            ["before_uuid"] = before?.Uuid,
-        }, cancellationToken);
-        return page.Count < limit
-            ? (page.Json, null)
-            : (page.Json, new FeedCursor(page.LastCreatedAt!.Value, page.LastUuid!.Value));
-    }
-
-    /// <summary>The activity as JSON (the shape of <c>object.sql</c>), or null while it is not stored.</summary>
-    public Task<string?> ObjectJsonAsync(Guid uuid, CancellationToken cancellationToken) =>
-        db.QueryObjectJsonAsync(db.Template("activities", "object"), new SqlParameters { ["uuid"] = uuid }, cancellationToken);
 }
 
 /// <summary>What <see cref="ActivityStore.CreateBatchAsync"/> did: how many rows it inserted, and the activities it could not store because no user has their handle.</summary>

@@ -1,10 +1,11 @@
 using Cruddur.Shared.Data;
 using Cruddur.Shared.Resilience;
+using Cruddur.Shared.Users;
 using Npgsql;
 using Polly;
 using Polly.Registry;
 
-namespace Cruddur.Shared.Users;
+namespace Cruddur.Worker.Users;
 
 /// <summary>
 /// Stores confirmed Cognito users with <c>db/sql/users/upsert.sql</c>, keyed on the cognito user id: the

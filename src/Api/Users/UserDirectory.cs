@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using Cruddur.Shared.Data;
 
-namespace Cruddur.Shared.Users;
+namespace Cruddur.Api.Users;
 
 /// <summary>A user as a post shows them.</summary>
 public sealed record UserSummary(Guid Uuid, string Handle, string DisplayName);

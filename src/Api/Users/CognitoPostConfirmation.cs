@@ -1,7 +1,8 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
+using Cruddur.Shared.Users;
 
-namespace Cruddur.Shared.Users;
+namespace Cruddur.Api.Users;
 
 /// <summary>
 /// Reads the Cognito PostConfirmation trigger event (the SQS message body, as a Lambda receives it) into an
