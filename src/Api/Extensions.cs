@@ -9,7 +9,6 @@ using Cruddur.Shared.Activities;
 using Cruddur.Shared.Data;
 using Cruddur.Shared.Jobs;
 using Cruddur.Shared.Observability;
-using Cruddur.Shared.Resilience;
 using Cruddur.Shared.Users;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using OpenTelemetry.Metrics;
@@ -31,7 +30,6 @@ public static class Extensions
         var services = builder.Services;
         builder.Logging.AddCruddurConsole(builder.Configuration);
         services.AddCruddurData(builder.Configuration, DefaultPoolSize);
-        services.AddDatabaseResilience();
         services.AddCruddurJobStorage(builder.Configuration);
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(provider => new UserDirectory(

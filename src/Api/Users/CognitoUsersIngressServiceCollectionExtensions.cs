@@ -1,5 +1,7 @@
 using Amazon.SQS;
 using Cruddur.Shared.Aws;
+using Cruddur.Shared.Resilience;
+using Polly;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Cruddur.Api.Users;
@@ -27,6 +29,17 @@ public static class CognitoUsersIngressServiceCollectionExtensions
         }
         services.AddSingleton(options);
         services.TryAddSingleton<IAmazonSQS>(_ => new AmazonSQSClient(AwsClientConfiguration.Apply(new AmazonSQSConfig(), configuration)));
+        services.AddResiliencePipeline(Retries.SqsPoll, (pipeline, context) => pipeline.AddBoundedRetry(
+            new RetryBounds
+            {
+                MaxRetryAttempts = int.MaxValue, // a poller never gives up; a success starts its pauses over
+                FirstDelay = options.FirstBackoff,
+                MaxDelay = options.MaxBackoff,
+                TotalTimeout = Timeout.InfiniteTimeSpan,
+            },
+            context.ServiceProvider.GetRequiredService<ILogger<CognitoUsersIngress>>(), "SQS poll",
+            CognitoUsersIngress.ShouldPause,
+            pause => CognitoUsersIngress.LogPause(context.ServiceProvider.GetRequiredService<ILogger<CognitoUsersIngress>>(), pause)));
         services.AddHostedService<CognitoUsersIngress>();
         return services;
     }

@@ -8,7 +8,7 @@ namespace Cruddur.Shared.Activities;
 /// <summary>Activities in Postgres: the seed's create, object and home templates.</summary>
 public sealed class ActivityStore(Db db, ResiliencePipelineProvider<string> pipelines)
 {
-    private readonly ResiliencePipeline _writes = pipelines.GetPipeline(DatabaseResilience.Writes);
+    private readonly ResiliencePipeline _writes = pipelines.GetPipeline(Retries.DatabaseWrite);
 
     /// <summary>
     /// Stores a batch of activities with one statement (<c>create_batch.sql</c>) in one transaction, skipping

@@ -1,3 +1,4 @@
+using Cruddur.Shared.Resilience;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -18,7 +19,8 @@ public static class DataServiceCollectionExtensions
 
     /// <summary>
     /// Registers one <see cref="NpgsqlDataSource"/> for the process (from <c>CONNECTION_URL</c>) and a read pool
-    /// beside it (keyed <see cref="ReadsKey"/>), the templates, <see cref="Db"/> and the <see cref="DatabaseMigrator"/>.
+    /// beside it (keyed <see cref="ReadsKey"/>), the templates, <see cref="Db"/>, the <see cref="DatabaseMigrator"/> and the
+    /// database's retry pipelines (<see cref="DatabaseResilience"/>).
     /// <paramref name="maxPoolSize"/> sizes the main pool for the process (the Worker sizes it with its worker
     /// count); <c>DB_POOL_SIZE</c> overrides it, <c>DB_READ_POOL_SIZE</c> the read pool's.
     /// </summary>
@@ -46,6 +48,7 @@ public static class DataServiceCollectionExtensions
         services.AddSingleton<SqlTemplates>();
         services.AddSingleton<Db>();
         services.AddSingleton<DatabaseMigrator>();
+        services.AddDatabaseResilience();
         return services;
     }
 

@@ -8,6 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 using Polly;
+using Polly.Registry;
 
 namespace Cruddur.Shared.Jobs;
 
@@ -27,11 +28,17 @@ public static class JobStorageServiceCollectionExtensions
     {
         var options = StorageOptions(configuration);
         var retention = JobRetention(configuration);
+        if (waitForDatabase > TimeSpan.Zero)
+        {
+            services.AddResiliencePipeline(Retries.HangfireConnection, (pipeline, context) => pipeline.AddBoundedRetry(
+                WaitBounds(waitForDatabase),
+                context.ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger("Cruddur.Jobs.Storage"),
+                "Hangfire connection"));
+        }
         services.AddSingleton<JobStorage>(provider =>
         {
-            var logger = provider.GetRequiredService<ILoggerFactory>().CreateLogger("Cruddur.Jobs.Storage");
             var open = waitForDatabase > TimeSpan.Zero
-                ? new ResiliencePipelineBuilder().AddBoundedRetry(WaitBounds(waitForDatabase), DatabaseResilience.IsTransient, logger, "Hangfire connection").Build()
+                ? provider.GetRequiredService<ResiliencePipelineProvider<string>>().GetPipeline(Retries.HangfireConnection)
                 : null;
             // How long a finished (succeeded or deleted) job keeps its rows; failed jobs stay until handled.
             return new PostgreSqlStorage(new DataSourceConnectionFactory(provider.GetRequiredService<NpgsqlDataSource>(), open), options)

@@ -1,6 +1,5 @@
 using Cruddur.Shared.Data;
 using Cruddur.Shared.Jobs;
-using Cruddur.Shared.Resilience;
 using Cruddur.Worker.Hosting.Middleware;
 using Hangfire;
 using Microsoft.Extensions.DependencyInjection;
@@ -51,7 +50,6 @@ public static class FunctionHostExtensions
         services.AddScoped<IFunctionDispatcher, FunctionDispatcher>();
 
         services.AddCruddurData(configuration, options.PoolSize);
-        services.AddDatabaseResilience();
         services.AddCruddurJobStorage(configuration, options.DatabaseOutageWait);
 
         // Hosted services start in this order: the schema before the timers, both before any job is fetched.

@@ -13,9 +13,6 @@ namespace Cruddur.Worker.SecurityGroups;
 /// <summary>Wires the security group refresh: the EC2 client, the echo HttpClient, options, the retry pipeline, the refresher.</summary>
 public static class SecurityGroupRefreshExtensions
 {
-    /// <summary>The retry pipeline's key, for <c>ResiliencePipelineProvider&lt;string&gt;.GetPipeline</c>.</summary>
-    public const string PipelineKey = "security-group-refresh";
-
     /// <summary>The named HttpClient that reads the public IP.</summary>
     public const string EchoClientName = "public-ip-echo";
 
@@ -37,9 +34,8 @@ public static class SecurityGroupRefreshExtensions
 
         services.AddHttpClient(EchoClientName, client => client.DefaultRequestHeaders.UserAgent.ParseAdd("cruddur-worker"));
 
-        services.AddResiliencePipeline(PipelineKey, (pipeline, context) => pipeline.AddBoundedRetry(
+        services.AddResiliencePipeline(Retries.Ec2, (pipeline, context) => pipeline.AddBoundedRetry(
             context.ServiceProvider.GetRequiredService<IOptions<SecurityGroupRefreshOptions>>().Value.Retry,
-            AwsTransientErrors.IsTransient,
             context.ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(SecurityGroupRuleRefresher).FullName!),
             "Security group refresh"));
 
