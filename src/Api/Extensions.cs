@@ -6,6 +6,7 @@ using Cruddur.Api.Health;
 using Cruddur.Api.Jobs;
 using Cruddur.Api.Users;
 using Cruddur.Shared.Activities;
+using Cruddur.Shared.Configuration;
 using Cruddur.Shared.Data;
 using Cruddur.Shared.Jobs;
 using Cruddur.Shared.Observability;
@@ -32,10 +33,10 @@ public static class Extensions
         services.AddCruddurData(builder.Configuration, DefaultPoolSize);
         services.AddCruddurJobStorage(builder.Configuration);
         services.AddSingleton(TimeProvider.System);
+        services.AddSettings<UserCacheOptions>(builder.Configuration);
         services.AddSingleton(provider => new UserDirectory(
-            provider.GetRequiredService<Db>(), provider.GetRequiredService<TimeProvider>(),
-            TimeSpan.FromMilliseconds(builder.Configuration.GetValue("USER_CACHE_TTL_MS", 5000))));
-        services.AddSingleton(ActivityBatchOptions.From(builder.Configuration));
+            provider.GetRequiredService<Db>(), provider.GetRequiredService<TimeProvider>(), provider.GetRequiredService<UserCacheOptions>().TimeToLive));
+        services.AddSettings<ActivityBatchOptions>(builder.Configuration);
         services.AddSingleton<ActivityBatcher>();
         services.AddHostedService(provider => provider.GetRequiredService<ActivityBatcher>());
         services.AddSingleton<ActivityStore>();

@@ -1,5 +1,6 @@
 using Amazon.SQS;
 using Cruddur.Shared.Aws;
+using Cruddur.Shared.Configuration;
 using Cruddur.Shared.Resilience;
 using Polly;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -19,9 +20,9 @@ public static class CognitoUsersIngressServiceCollectionExtensions
         IConfiguration configuration,
         Action<CognitoUsersIngressOptions>? configure = null)
     {
-        var options = CognitoUsersIngressOptions.From(configuration);
+        var options = Settings.Read<CognitoUsersIngressOptions>(configuration);
         configure?.Invoke(options);
-        options.Validate();
+        Settings.Validate(options);
         if (options.QueueUrl is null)
         {
             services.AddHostedService<DisabledNotice>();

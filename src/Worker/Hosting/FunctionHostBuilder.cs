@@ -1,3 +1,4 @@
+using Cruddur.Shared.Configuration;
 using Cruddur.Shared.Data;
 using Cruddur.Shared.Jobs;
 using Cruddur.Worker.Hosting.Middleware;
@@ -39,12 +40,11 @@ public static class FunctionHostExtensions
     {
         var configuration = builder.Configuration;
         var services = builder.Services;
-        var options = FunctionHostOptions.From(configuration);
+        var options = services.AddSettings<FunctionHostOptions>(configuration);
         var catalog = FunctionCatalog.Discover(functionTypes, configuration);
         var host = new FunctionHostBuilder(services);
 
         RetryTransientFailuresFilter.Install(options.RetryAttempts);
-        services.AddSingleton(options);
         services.AddSingleton(catalog);
         services.AddSingleton(_ => new FunctionPipeline(host.Middleware));
         services.AddScoped<IFunctionDispatcher, FunctionDispatcher>();
