@@ -113,7 +113,7 @@ public sealed record ActivityBatchOptions
     public int MaxSize { get; init; } = 500;
 
     /// <summary>How long a batch waits for company, from its first post or from the previous commit's end, whichever is later.</summary>
-    [ConfigurationKeyName("ACTIVITY_BATCH_LINGER_MS"), Display(Name = "ACTIVITY_BATCH_LINGER_MS"), Range(0, 1000)]
+    [ConfigurationKeyName("ACTIVITY_BATCH_LINGER_MS"), Display(Name = "ACTIVITY_BATCH_LINGER_MS"), Range(0, 600_000)]
     public double LingerMilliseconds { get; init; } = 2;
 
     public TimeSpan Linger => TimeSpan.FromMilliseconds(LingerMilliseconds);
