@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Cruddur.Api.Activities;
+using Cruddur.Api.Dashboard;
 using Cruddur.Api.Users;
 using Cruddur.Shared.Configuration;
 using Cruddur.Shared.Data;
@@ -73,6 +74,7 @@ public sealed class SettingsTests
 
         Assert.Equal(Json(new ActivityBatchOptions()), Json(Settings.Read<ActivityBatchOptions>(file)));
         Assert.Equal(Json(new UserCacheOptions()), Json(Settings.Read<UserCacheOptions>(file)));
+        Assert.Equal(Json(new DashboardAccessOptions()), Json(Settings.Read<DashboardAccessOptions>(file)));
         Assert.Equal(Json(new DatabaseSettings()), Json(Settings.Read<DatabaseSettings>(file)));
         Assert.Equal(Json(new JobStorageSettings()), Json(Settings.Read<JobStorageSettings>(file)));
         var ingress = Settings.Read<CognitoUsersIngressOptions>(file);
