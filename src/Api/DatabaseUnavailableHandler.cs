@@ -11,11 +11,13 @@ internal sealed class DatabaseUnavailableHandler(IProblemDetailsService problems
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
     {
-        if (!DatabaseResilience.IsTransient(exception))
+        // An IOException reaching here is the request's own I/O (a client gone, a body too large), never the database's:
+        // Npgsql wraps its I/O errors in NpgsqlException.
+        if (exception is IOException || !TransientErrors.IsTransient(exception))
         {
             return false;
         }
-        logger.LogWarning("Database unavailable for {Method} {Path}: {Error}", httpContext.Request.Method, httpContext.Request.Path, exception.Message);
+        logger.LogWarning("Database unavailable for {Method} {Path}: {Error}", httpContext.Request.Method, httpContext.Request.Path, TransientErrors.Describe(exception));
         httpContext.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
         httpContext.Response.Headers.RetryAfter = "5";
         return await problems.TryWriteAsync(new ProblemDetailsContext

@@ -5,10 +5,10 @@ using Cruddur.Api.Dashboard;
 using Cruddur.Api.Health;
 using Cruddur.Api.Jobs;
 using Cruddur.Api.Users;
+using Cruddur.Shared.Configuration;
 using Cruddur.Shared.Data;
 using Cruddur.Shared.Jobs;
 using Cruddur.Shared.Observability;
-using Cruddur.Shared.Resilience;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
@@ -29,14 +29,13 @@ public static class Extensions
         var services = builder.Services;
         builder.Logging.AddCruddurConsole(builder.Configuration);
         services.AddCruddurData(builder.Configuration, DefaultPoolSize);
-        services.AddDatabaseResilience();
         services.AddCruddurJobStorage(builder.Configuration);
         HangfireGlobals.Configure(builder.Configuration);
         services.AddSingleton(TimeProvider.System);
+        services.AddSettings<UserCacheOptions>(builder.Configuration);
         services.AddSingleton(provider => new UserDirectory(
-            provider.GetRequiredService<Db>(), provider.GetRequiredService<TimeProvider>(),
-            TimeSpan.FromMilliseconds(builder.Configuration.GetValue("USER_CACHE_TTL_MS", 5000))));
-        services.AddSingleton(ActivityBatchOptions.From(builder.Configuration));
+            provider.GetRequiredService<Db>(), provider.GetRequiredService<TimeProvider>(), provider.GetRequiredService<UserCacheOptions>().TimeToLive));
+        services.AddSettings<ActivityBatchOptions>(builder.Configuration);
         services.AddSingleton<ActivityBatcher>();
         services.AddHostedService(provider => provider.GetRequiredService<ActivityBatcher>());
         services.AddSingleton<ActivityReader>();

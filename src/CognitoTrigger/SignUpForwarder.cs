@@ -38,9 +38,14 @@ public sealed partial class SignUpForwarder(IAmazonSQS sqs, string queueUrl, ILo
 
     private readonly RetryBounds _budget = budget ?? DefaultBudget;
 
-    private readonly ResiliencePipeline _send = new ResiliencePipelineBuilder()
-        .AddBoundedRetry(budget ?? DefaultBudget, AwsTransientErrors.IsTransient, logger, "Sending the sign-up to SQS")
-        .Build();
+    private readonly ResiliencePipeline _send = SendPipeline(budget ?? DefaultBudget, logger);
+
+    /// <summary>
+    /// The <see cref="Retries.SignUpSend"/> pipeline. A Lambda has no host to hold a pipeline registry, so the trigger builds
+    /// its one pipeline here, in the shape every Cruddur retry has.
+    /// </summary>
+    internal static ResiliencePipeline SendPipeline(RetryBounds budget, ILogger logger) =>
+        new ResiliencePipelineBuilder { Name = Retries.SignUpSend }.AddBoundedRetry(budget, logger, "Sending the sign-up to SQS").Build();
 
     /// <summary>A forwarder for the queue <c>COGNITO_USERS_QUEUE_URL</c> names, in <c>AWS_REGION</c> (or at <c>AWS_ENDPOINT_URL</c>).</summary>
     /// <exception cref="InvalidOperationException"><c>COGNITO_USERS_QUEUE_URL</c> is not set.</exception>

@@ -1,6 +1,5 @@
 using Cruddur.Shared.Data;
 using Cruddur.Shared.Observability;
-using Cruddur.Shared.Resilience;
 using Cruddur.Worker.Users;
 using Cruddur.Worker.Activities;
 using Cruddur.Worker.Health;
@@ -32,7 +31,6 @@ public static class Extensions
         builder.Logging.AddCruddurConsole(builder.Configuration);
         var host = builder.AddFunctionHost(functionTypes ?? FunctionCatalog.TypesIn(typeof(Extensions).Assembly));
         builder.Services.AddCruddurData(builder.Configuration, host.Options.PoolSize);
-        builder.Services.AddDatabaseResilience();
         builder.Services.AddSingleton<ActivityStore>();
         builder.Services.AddSingleton<UserStore>();
         builder.Services.AddActivityPurge();

@@ -1,6 +1,7 @@
 using Cruddur.Worker;
 using Cruddur.Worker.Hosting;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 
 if (args is ["migrate", .. var options])
 {
@@ -14,7 +15,8 @@ try
     await builder.Build().RunAsync();
     return 0;
 }
-catch (Exception e) when (e is FunctionDeclarationException or InvalidOperationException or FormatException)
+// A bad setting (OptionsValidationException, or the binder's InvalidOperationException) names the setting.
+catch (Exception e) when (e is FunctionDeclarationException or OptionsValidationException or InvalidOperationException or FormatException)
 {
     await Console.Error.WriteLineAsync($"Cruddur.Worker did not start: {e.Message}");
     return 1;

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Diagnostics;
 using System.Threading.Channels;
 using Cruddur.Shared.Activities;
@@ -104,22 +105,16 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
     }
 }
 
-/// <summary>How posts are grouped into one job (<c>ACTIVITY_BATCH_MAX_SIZE</c>, <c>ACTIVITY_BATCH_LINGER_MS</c>).</summary>
+/// <summary>How posts are grouped into one job.</summary>
 public sealed record ActivityBatchOptions
 {
     /// <summary>At most this many posts per job.</summary>
+    [ConfigurationKeyName("ACTIVITY_BATCH_MAX_SIZE"), Display(Name = "ACTIVITY_BATCH_MAX_SIZE"), Range(1, 10_000)]
     public int MaxSize { get; init; } = 500;
 
     /// <summary>How long a batch waits for company, from its first post or from the previous commit's end, whichever is later.</summary>
-    public TimeSpan Linger { get; init; } = TimeSpan.FromMilliseconds(2);
+    [ConfigurationKeyName("ACTIVITY_BATCH_LINGER_MS"), Display(Name = "ACTIVITY_BATCH_LINGER_MS"), Range(0, 600_000)]
+    public double LingerMilliseconds { get; init; } = 2;
 
-    public static ActivityBatchOptions From(IConfiguration configuration)
-    {
-        var defaults = new ActivityBatchOptions();
-        return new ActivityBatchOptions
-        {
-            MaxSize = Math.Max(1, configuration.GetValue("ACTIVITY_BATCH_MAX_SIZE", defaults.MaxSize)),
-            Linger = TimeSpan.FromMilliseconds(Math.Max(0, configuration.GetValue("ACTIVITY_BATCH_LINGER_MS", defaults.Linger.TotalMilliseconds))),
-        };
-    }
+    public TimeSpan Linger => TimeSpan.FromMilliseconds(LingerMilliseconds);
 }

@@ -115,7 +115,7 @@ public sealed class IdempotencyFilter(
                 }
             }
         }
-        catch (Exception e) when (DatabaseResilience.IsTransient(e))
+        catch (Exception e) when (TransientErrors.IsTransient(e))
         {
             // The job is committed, so the 202 is true; a retry with the key enqueues the same uuid, stored once.
             logger.LogWarning("Recording an Idempotency-Key answer failed ({Error}); a retry is still safe: same activity uuid", e.Message);

@@ -1,3 +1,4 @@
+using Cruddur.Shared.Configuration;
 using Hangfire;
 using Hangfire.Dashboard;
 
@@ -13,17 +14,11 @@ public static class DashboardExtensions
     /// </summary>
     public static WebApplication MapCruddurDashboard(this WebApplication app)
     {
-        var configuration = app.Configuration;
-        var user = configuration["HANGFIRE_DASHBOARD_USER"];
-        var password = configuration["HANGFIRE_DASHBOARD_PASSWORD"];
-        if (string.IsNullOrEmpty(user) != string.IsNullOrEmpty(password))
-        {
-            throw new InvalidOperationException("Set both HANGFIRE_DASHBOARD_USER and HANGFIRE_DASHBOARD_PASSWORD, or neither.");
-        }
+        var settings = Settings.Read<DashboardAccessOptions>(app.Configuration);
+        var (user, password, readOnly) = (settings.User, settings.Password, settings.ReadOnly);
         IDashboardAuthorizationFilter authorization = string.IsNullOrEmpty(user)
             ? new LocalRequestsOnlyAuthorizationFilter()
             : new BasicAuthenticationFilter(user, password!);
-        var readOnly = configuration.GetValue("HANGFIRE_DASHBOARD_READONLY", false);
 
         app.UseHangfireDashboard("/hangfire", new DashboardOptions
         {

@@ -2,7 +2,11 @@ using Amazon.SQS;
 using Amazon.SQS.Model;
 using Cruddur.Shared.Jobs;
 using Cruddur.Shared.Observability;
+using Cruddur.Shared.Resilience;
 using Cruddur.Shared.Users;
+using Polly;
+using Polly.Registry;
+using Polly.Retry;
 
 namespace Cruddur.Api.Users;
 
@@ -17,9 +21,13 @@ public sealed class CognitoUsersIngress(
     IAmazonSQS sqs,
     IJobQueue jobs,
     CognitoUsersIngressOptions options,
+    ResiliencePipelineProvider<string> pipelines,
     ILogger<CognitoUsersIngress> logger) : BackgroundService
 {
     private const string ReceiveCountAttribute = "ApproximateReceiveCount";
+
+    private static readonly ResiliencePropertyKey<int> PollerKey = new("cruddur.sqs-poller");
+    private static readonly ResiliencePropertyKey<int> FailuresKey = new("cruddur.sqs-failures");
 
     private readonly string _queueUrl = options.QueueUrl
         ?? throw new InvalidOperationException($"{CognitoUsersIngressOptions.QueueUrlKey} is not set.");
@@ -38,7 +46,6 @@ public sealed class CognitoUsersIngress(
 
     private async Task PollAsync(int poller, CancellationToken stoppingToken)
     {
-        var backoff = new RetryBackoff(options.FirstBackoff, options.MaxBackoff);
         var request = new ReceiveMessageRequest
         {
             QueueUrl = _queueUrl,
@@ -46,47 +53,72 @@ public sealed class CognitoUsersIngress(
             WaitTimeSeconds = options.WaitTimeSeconds,
             MessageSystemAttributeNames = [ReceiveCountAttribute],
         };
+        var pause = pipelines.GetPipeline(Retries.SqsPoll);
         while (!stoppingToken.IsCancellationRequested)
         {
-            List<Message> messages;
+            var context = ResilienceContextPool.Shared.Get(stoppingToken);
+            context.Properties.Set(PollerKey, poller);
             try
             {
-                messages = (await sqs.ReceiveMessageAsync(request, stoppingToken)).Messages ?? [];
-                CruddurTelemetry.SqsReceived.Add(messages.Count);
+                await pause.ExecuteAsync(static async (context, state) => await state.Ingress.ReceiveAndStoreAsync(state.Poller, state.Request, context),
+                    context, (Ingress: this, Poller: poller, Request: request));
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
                 break; // a receive cut short loses nothing: whatever it took comes back after the visibility timeout
             }
-            catch (Exception e)
+            finally
             {
-                var delay = backoff.Next();
-                logger.LogWarning(e, "Poller {Poller}: receiving from SQS failed; trying again in {Delay:0} ms", poller, delay.TotalMilliseconds);
-                await PauseAsync(delay, stoppingToken);
-                continue;
-            }
-            if (messages.Count == 0)
-            {
-                continue;
-            }
-
-            // The batch in hand is finished even when shutdown begins: stopping only stops receiving.
-            var stored = await HandleBatchAsync(poller, messages);
-            if (stored)
-            {
-                if (backoff.Failures > 0)
-                {
-                    logger.LogInformation("Poller {Poller}: Postgres is reachable again; enqueueing resumed", poller);
-                }
-                backoff.Reset();
-            }
-            else
-            {
-                var delay = backoff.Next();
-                logger.LogWarning("Poller {Poller}: pausing {Delay:0} ms before receiving again (failure {Failures} in a row)", poller, delay.TotalMilliseconds, backoff.Failures);
-                await PauseAsync(delay, stoppingToken);
+                ResilienceContextPool.Shared.Return(context);
             }
         }
+    }
+
+    /// <summary>
+    /// Receives until a receive brings messages, then stores them: true once they are stored, false when Postgres failed
+    /// (and a failed receive throws). Either failure pauses the poller in the <see cref="Retries.SqsPoll"/> pipeline.
+    /// </summary>
+    private async Task<bool> ReceiveAndStoreAsync(int poller, ReceiveMessageRequest request, ResilienceContext context)
+    {
+        List<Message> messages = [];
+        while (messages.Count == 0)
+        {
+            messages = (await sqs.ReceiveMessageAsync(request, context.CancellationToken)).Messages ?? [];
+            CruddurTelemetry.SqsReceived.Add(messages.Count);
+        }
+        // The batch in hand is finished even when shutdown begins: stopping only stops receiving.
+        var stored = await HandleBatchAsync(poller, messages);
+        if (stored && context.Properties.TryGetValue(FailuresKey, out var failures) && failures > 0)
+        {
+            logger.LogInformation("Poller {Poller}: Postgres is reachable again; enqueueing resumed", poller);
+        }
+        return stored;
+    }
+
+    /// <summary>The <see cref="Retries.SqsPoll"/> pipeline's retry condition: a failed receive or store, unless the Api is stopping.</summary>
+    internal static ValueTask<bool> ShouldPause(RetryPredicateArguments<object> failure) => ValueTask.FromResult(failure.Outcome switch
+    {
+        { Exception: OperationCanceledException } when failure.Context.CancellationToken.IsCancellationRequested => false,
+        { Exception: not null } => true,
+        { Result: false } => true,
+        _ => false,
+    });
+
+    /// <summary>Says why and how long the poller pauses; the pipeline's retry counts the failures in a row.</summary>
+    internal static ValueTask LogPause(ILogger logger, OnRetryArguments<object> pause)
+    {
+        var poller = pause.Context.Properties.GetValue(PollerKey, 0);
+        var failures = pause.AttemptNumber + 1;
+        pause.Context.Properties.Set(FailuresKey, failures);
+        if (pause.Outcome.Exception is { } e)
+        {
+            logger.LogWarning(e, "Poller {Poller}: receiving from SQS failed; trying again in {Delay:0} ms", poller, pause.RetryDelay.TotalMilliseconds);
+        }
+        else
+        {
+            logger.LogWarning("Poller {Poller}: pausing {Delay:0} ms before receiving again (failure {Failures} in a row)", poller, pause.RetryDelay.TotalMilliseconds, failures);
+        }
+        return default;
     }
 
     /// <summary>
@@ -216,18 +248,6 @@ public sealed class CognitoUsersIngress(
         {
             // The jobs are stored; redelivered messages make duplicate jobs, and the upsert makes them one user.
             logger.LogWarning(e, "Poller {Poller}: deleting {Count} stored message(s) failed; they will be delivered again and upserted again, harmlessly", poller, messages.Count);
-        }
-    }
-
-    private static async Task PauseAsync(TimeSpan delay, CancellationToken stoppingToken)
-    {
-        try
-        {
-            await Task.Delay(delay, stoppingToken);
-        }
-        catch (OperationCanceledException)
-        {
-            // shutting down
         }
     }
 }

@@ -1,5 +1,8 @@
 using Amazon.SQS;
 using Cruddur.Shared.Aws;
+using Cruddur.Shared.Configuration;
+using Cruddur.Shared.Resilience;
+using Polly;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Cruddur.Api.Users;
@@ -17,9 +20,9 @@ public static class CognitoUsersIngressServiceCollectionExtensions
         IConfiguration configuration,
         Action<CognitoUsersIngressOptions>? configure = null)
     {
-        var options = CognitoUsersIngressOptions.From(configuration);
+        var options = Settings.Read<CognitoUsersIngressOptions>(configuration);
         configure?.Invoke(options);
-        options.Validate();
+        Settings.Validate(options);
         if (options.QueueUrl is null)
         {
             services.AddHostedService<DisabledNotice>();
@@ -27,6 +30,17 @@ public static class CognitoUsersIngressServiceCollectionExtensions
         }
         services.AddSingleton(options);
         services.TryAddSingleton<IAmazonSQS>(_ => new AmazonSQSClient(AwsClientConfiguration.Apply(new AmazonSQSConfig(), configuration)));
+        services.AddResiliencePipeline(Retries.SqsPoll, (pipeline, context) => pipeline.AddBoundedRetry(
+            new RetryBounds
+            {
+                MaxRetryAttempts = int.MaxValue, // a poller never gives up; a success starts its pauses over
+                FirstDelay = options.FirstBackoff,
+                MaxDelay = options.MaxBackoff,
+                TotalTimeout = Timeout.InfiniteTimeSpan,
+            },
+            context.ServiceProvider.GetRequiredService<ILogger<CognitoUsersIngress>>(), "SQS poll",
+            CognitoUsersIngress.ShouldPause,
+            pause => CognitoUsersIngress.LogPause(context.ServiceProvider.GetRequiredService<ILogger<CognitoUsersIngress>>(), pause)));
         services.AddHostedService<CognitoUsersIngress>();
         return services;
     }

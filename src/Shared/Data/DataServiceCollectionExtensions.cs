@@ -1,3 +1,5 @@
+using Cruddur.Shared.Configuration;
+using Cruddur.Shared.Resilience;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -13,21 +15,20 @@ public static class DataServiceCollectionExtensions
     /// <summary>The service key of the read pool <see cref="Db"/>'s JSON reads use.</summary>
     public const string ReadsKey = "reads";
 
-    /// <summary>The read pool's size unless <c>DB_READ_POOL_SIZE</c> says otherwise.</summary>
-    public const int DefaultReadPoolSize = 10;
-
     /// <summary>
     /// Registers one <see cref="NpgsqlDataSource"/> for the process (from <c>CONNECTION_URL</c>) and a read pool
-    /// beside it (keyed <see cref="ReadsKey"/>), the templates, <see cref="Db"/> and the <see cref="DatabaseMigrator"/>.
+    /// beside it (keyed <see cref="ReadsKey"/>), the templates, <see cref="Db"/>, the <see cref="DatabaseMigrator"/> and the
+    /// database's retry pipelines (<see cref="DatabaseResilience"/>).
     /// <paramref name="maxPoolSize"/> sizes the main pool for the process (the Worker sizes it with its worker
     /// count); <c>DB_POOL_SIZE</c> overrides it, <c>DB_READ_POOL_SIZE</c> the read pool's.
     /// </summary>
     public static IServiceCollection AddCruddurData(this IServiceCollection services, IConfiguration configuration, int? maxPoolSize = null)
     {
+        var settings = services.AddSettings<DatabaseSettings>(configuration);
         services.AddSingleton(provider =>
         {
             var connection = new NpgsqlConnectionStringBuilder(ConnectionStringFrom(configuration));
-            var poolSize = configuration.GetValue<int?>("DB_POOL_SIZE") ?? maxPoolSize;
+            var poolSize = settings.PoolSize ?? maxPoolSize;
             if (poolSize is > 0)
             {
                 connection.MaxPoolSize = poolSize.Value;
@@ -38,7 +39,7 @@ public static class DataServiceCollectionExtensions
         {
             var connection = new NpgsqlConnectionStringBuilder(ConnectionStringFrom(configuration))
             {
-                MaxPoolSize = configuration.GetValue("DB_READ_POOL_SIZE", DefaultReadPoolSize),
+                MaxPoolSize = settings.ReadPoolSize,
             };
             ConfigureForReads(connection);
             return Build(connection, provider);
@@ -46,6 +47,7 @@ public static class DataServiceCollectionExtensions
         services.AddSingleton<SqlTemplates>();
         services.AddSingleton<Db>();
         services.AddSingleton<DatabaseMigrator>();
+        services.AddDatabaseResilience();
         return services;
     }
 

@@ -1,9 +1,11 @@
 using Cruddur.Shared.Jobs;
+using Cruddur.Shared.Resilience;
 using DbUp;
 using DbUp.Engine;
 using DbUp.Postgresql;
 using Microsoft.Extensions.Logging;
 using Npgsql;
+using Polly.Registry;
 
 namespace Cruddur.Shared.Data;
 
@@ -16,7 +18,7 @@ public sealed record MigrationReport(IReadOnlyList<string> AppliedMigrations, bo
 /// starting together migrate exactly once; the lock is a session lock, released if the holder dies.
 /// Nothing here drops data: scripts are append-only and each runs once.
 /// </summary>
-public sealed class DatabaseMigrator(NpgsqlDataSource dataSource, ILogger<DatabaseMigrator> logger)
+public sealed class DatabaseMigrator(NpgsqlDataSource dataSource, ResiliencePipelineProvider<string> pipelines, ILogger<DatabaseMigrator> logger)
 {
     /// <summary>Scripts are journaled here; the name is also how a DBA sees what ran.</summary>
     public const string JournalTable = "schema_migrations";
@@ -78,18 +80,7 @@ public sealed class DatabaseMigrator(NpgsqlDataSource dataSource, ILogger<Databa
     {
         await using var tryLock = new NpgsqlCommand("SELECT pg_try_advisory_lock(@key)", connection);
         tryLock.Parameters.AddWithValue("key", AdvisoryLockKey);
-        var waitingSince = DateTime.UtcNow;
-        var lastNotice = DateTime.MinValue;
-        while (!(bool)(await tryLock.ExecuteScalarAsync(cancellationToken))!)
-        {
-            if (DateTime.UtcNow - lastNotice > TimeSpan.FromSeconds(5))
-            {
-                logger.LogInformation(
-                    "Waiting for the migration lock held by another process ({Seconds:0}s so far)",
-                    (DateTime.UtcNow - waitingSince).TotalSeconds);
-                lastNotice = DateTime.UtcNow;
-            }
-            await Task.Delay(TimeSpan.FromMilliseconds(250), cancellationToken);
-        }
+        await pipelines.GetPipeline(Retries.MigrationLock).ExecuteAsync(
+            static async (command, token) => (bool)(await command.ExecuteScalarAsync(token))!, tryLock, cancellationToken);
     }
 }

@@ -1,3 +1,4 @@
+using Cruddur.Shared.Configuration;
 using Hangfire;
 using Hangfire.Common;
 using Microsoft.Extensions.Configuration;
@@ -22,7 +23,7 @@ public static class HangfireGlobals
     {
         ArgumentNullException.ThrowIfNull(configuration);
         UseLogProvider(GlobalConfiguration.Configuration);
-        RemoveDefaultFilters(lean: configuration.GetValue("HANGFIRE_LEAN_FILTERS", false));
+        RemoveDefaultFilters(lean: Settings.Read<JobStorageSettings>(configuration).LeanFilters);
         if (retry is not null)
         {
             var replacement = retry();

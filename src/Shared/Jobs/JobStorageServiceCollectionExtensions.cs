@@ -1,3 +1,4 @@
+using Cruddur.Shared.Configuration;
 using Cruddur.Shared.Resilience;
 using Hangfire;
 using Hangfire.AspNetCore;
@@ -7,6 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 using Polly;
+using Polly.Registry;
 
 namespace Cruddur.Shared.Jobs;
 
@@ -24,18 +26,24 @@ public static class JobStorageServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddCruddurJobStorage(this IServiceCollection services, IConfiguration configuration, TimeSpan waitForDatabase = default)
     {
-        var options = StorageOptions(configuration);
-        var retention = JobRetention(configuration);
+        var settings = services.AddSettings<JobStorageSettings>(configuration);
+        var options = StorageOptions(settings);
+        if (waitForDatabase > TimeSpan.Zero)
+        {
+            services.AddResiliencePipeline(Retries.HangfireConnection, (pipeline, context) => pipeline.AddBoundedRetry(
+                WaitBounds(waitForDatabase),
+                context.ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger("Cruddur.Jobs.Storage"),
+                "Hangfire connection"));
+        }
         services.AddSingleton<JobStorage>(provider =>
         {
-            var logger = provider.GetRequiredService<ILoggerFactory>().CreateLogger("Cruddur.Jobs.Storage");
             var open = waitForDatabase > TimeSpan.Zero
-                ? new ResiliencePipelineBuilder().AddBoundedRetry(WaitBounds(waitForDatabase), DatabaseResilience.IsTransient, logger, "Hangfire connection").Build()
+                ? provider.GetRequiredService<ResiliencePipelineProvider<string>>().GetPipeline(Retries.HangfireConnection)
                 : null;
             // How long a finished (succeeded or deleted) job keeps its rows; failed jobs stay until handled.
             return new PostgreSqlStorage(new DataSourceConnectionFactory(provider.GetRequiredService<NpgsqlDataSource>(), open), options)
             {
-                JobExpirationTimeout = retention,
+                JobExpirationTimeout = settings.JobRetention,
             };
         });
         services.AddSingleton<JobActivator>(provider => new AspNetCoreJobActivator(provider.GetRequiredService<IServiceScopeFactory>()));
@@ -55,50 +63,44 @@ public static class JobStorageServiceCollectionExtensions
     /// <summary>The JOB_RETENTION setting's name.</summary>
     public const string JobRetentionKey = "JOB_RETENTION";
 
-    /// <summary>
-    /// How long a succeeded job's rows (job, states, parameters) are kept: <c>JOB_RETENTION</c>, a duration such as
-    /// <c>01:00:00</c>. One hour, not Hangfire's day: a succeeded job of 25 posts takes 7,250 bytes on disk, so at
-    /// 1,000 posts/s a day's retention holds 3.5 million jobs, 25 GB, and an hour's 1 GB (docs/reliability.md, "Job
-    /// retention"). The activity itself is in <c>activities</c>; an hour leaves time to look a job up by its 202's id.
-    /// </summary>
-    public static TimeSpan JobRetention(IConfiguration configuration)
-    {
-        var text = configuration[JobRetentionKey];
-        if (string.IsNullOrWhiteSpace(text))
-        {
-            return TimeSpan.FromHours(1);
-        }
-        return TimeSpan.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, out var retention) && retention >= TimeSpan.FromSeconds(1)
-            ? retention
-            : throw new InvalidOperationException($"{JobRetentionKey} must be a duration of at least a second, such as 01:00:00 (an hour) or 1.00:00:00 (a day); was '{text}'.");
-    }
+    /// <summary>How long a succeeded job's rows are kept: <c>JOB_RETENTION</c> (<see cref="JobStorageSettings.JobRetention"/>).</summary>
+    /// <exception cref="Microsoft.Extensions.Options.OptionsValidationException">Less than a second; the message names the setting.</exception>
+    /// <exception cref="InvalidOperationException">Not a duration; the message names the setting.</exception>
+    public static TimeSpan JobRetention(IConfiguration configuration) => Settings.Read<JobStorageSettings>(configuration).JobRetention;
+
+    /// <summary>The storage options of <paramref name="configuration"/>'s settings.</summary>
+    public static PostgreSqlStorageOptions StorageOptions(IConfiguration configuration) => StorageOptions(Settings.Read<JobStorageSettings>(configuration));
 
     /// <summary>
     /// The storage options, measured rather than guessed (docs/architecture.md, "Measured facts"): the schema is installed by
     /// the migrator under its advisory lock, not by every process that starts.
     /// </summary>
-    public static PostgreSqlStorageOptions StorageOptions(IConfiguration configuration) => new()
+    public static PostgreSqlStorageOptions StorageOptions(JobStorageSettings settings)
     {
-        SchemaName = Schema,
-        PrepareSchemaIfNecessary = false,
-        // How long a job enqueued by another process may wait: latency only; 250 ms keeps the feed fresh
-        // without spending the CPU the jobs need (10 ms burned it; the default 15 s made posts wait 12 s).
-        QueuePollInterval = TimeSpan.FromMilliseconds(configuration.GetValue("HANGFIRE_QUEUE_POLL_MS", 250)),
-        // Long polling lost jobs in our measurements (docs/architecture.md): off.
-        EnableLongPolling = false,
-        // A running job keeps its claim by heartbeat; a crashed worker's jobs come back after this timeout.
-        UseSlidingInvisibilityTimeout = true,
-        InvisibilityTimeout = TimeSpan.FromSeconds(configuration.GetValue("HANGFIRE_INVISIBILITY_TIMEOUT_SECONDS", 120)),
-        // A lock row whose release failed (a killed process, or a database restart mid-state-change) blocks the
-        // next taker until it is this old: at 60 s, each job caught in a restart held a Worker thread for up to
-        // a minute (chaos scenario c). Hangfire holds these locks for milliseconds (state changes, schedulers).
-        DistributedLockTimeout = TimeSpan.FromSeconds(configuration.GetValue("HANGFIRE_LOCK_TIMEOUT_SECONDS", 5)),
-        UseNativeDatabaseTransactions = true,
-        EnableTransactionScopeEnlistment = false,
-        // Expired rows are deleted every tenth of the retention (at most hourly, Hangfire's default), so the tables
-        // hold at most ~1.1 retentions of jobs (issue 17's bound: 1.2).
-        JobExpirationCheckInterval = TimeSpan.FromTicks(Math.Clamp(JobRetention(configuration).Ticks / 10, TimeSpan.TicksPerSecond, TimeSpan.TicksPerHour)),
-    };
+        ArgumentNullException.ThrowIfNull(settings);
+        return new()
+        {
+            SchemaName = Schema,
+            PrepareSchemaIfNecessary = false,
+            // How long a job enqueued by another process may wait: latency only; 250 ms keeps the feed fresh
+            // without spending the CPU the jobs need (10 ms burned it; the default 15 s made posts wait 12 s).
+            QueuePollInterval = TimeSpan.FromMilliseconds(settings.QueuePollMilliseconds),
+            // Long polling lost jobs in our measurements (docs/architecture.md): off.
+            EnableLongPolling = false,
+            // A running job keeps its claim by heartbeat; a crashed worker's jobs come back after this timeout.
+            UseSlidingInvisibilityTimeout = true,
+            InvisibilityTimeout = TimeSpan.FromSeconds(settings.InvisibilityTimeoutSeconds),
+            // A lock row whose release failed (a killed process, or a database restart mid-state-change) blocks the
+            // next taker until it is this old: at 60 s, each job caught in a restart held a Worker thread for up to
+            // a minute (chaos scenario c). Hangfire holds these locks for milliseconds (state changes, schedulers).
+            DistributedLockTimeout = TimeSpan.FromSeconds(settings.LockTimeoutSeconds),
+            UseNativeDatabaseTransactions = true,
+            EnableTransactionScopeEnlistment = false,
+            // Expired rows are deleted every tenth of the retention (at least every second, at most hourly, Hangfire's
+            // default), so the tables hold at most ~1.1 retentions of jobs (issue 17's bound: 1.2).
+            JobExpirationCheckInterval = TimeSpan.FromTicks(Math.Clamp(settings.JobRetention.Ticks / 10, TimeSpan.TicksPerSecond, TimeSpan.TicksPerHour)),
+        };
+    }
 
     /// <summary>Installs or upgrades Hangfire's schema with Hangfire's own installer.</summary>
     public static void InstallSchema(NpgsqlDataSource dataSource) =>

@@ -1,45 +1,55 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using Npgsql;
 using Polly;
 
 namespace Cruddur.Shared.Resilience;
 
 /// <summary>
-/// The named Polly pipeline every database write runs through: transient errors (a dropped connection,
-/// a serialization failure, a deadlock, a server restarting) are retried with exponential backoff and
-/// jitter, bounded in attempts and in total time; anything else passes straight through.
+/// The database's named retry pipelines: <see cref="Retries.DatabaseWrite"/>, which every database write runs through
+/// (transient errors retried with exponential backoff and jitter, bounded in attempts and in total time; anything else
+/// passes straight through), <see cref="Retries.DatabaseStartup"/> and <see cref="Retries.MigrationLock"/>.
 /// </summary>
 public static class DatabaseResilience
 {
-    /// <summary>The pipeline's key, for <c>ResiliencePipelineProvider&lt;string&gt;.GetPipeline</c>.</summary>
-    public const string Writes = "database-writes";
-
-    public static IServiceCollection AddDatabaseResilience(this IServiceCollection services, RetryBounds? bounds = null)
+    /// <summary>A Worker may start before Postgres: its startup waits without limit, 0.5 s doubling to 10 s between tries.</summary>
+    public static RetryBounds StartupBounds { get; } = new()
     {
-        services.AddResiliencePipeline(Writes, (pipeline, context) => pipeline.AddBoundedRetry(
-            bounds ?? new RetryBounds(),
-            IsTransient,
-            context.ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(DatabaseResilience).FullName!),
-            "Database write"));
+        MaxRetryAttempts = int.MaxValue,
+        FirstDelay = TimeSpan.FromMilliseconds(500),
+        MaxDelay = TimeSpan.FromSeconds(10),
+        TotalTimeout = Timeout.InfiniteTimeSpan,
+    };
+
+    /// <summary>Another process is migrating: look again every 250 ms until its lock is free (it is released if that process dies).</summary>
+    public static RetryBounds MigrationLockBounds { get; } = new()
+    {
+        MaxRetryAttempts = int.MaxValue,
+        FirstDelay = TimeSpan.FromMilliseconds(250),
+        MaxDelay = TimeSpan.FromMilliseconds(250),
+        TotalTimeout = Timeout.InfiniteTimeSpan,
+    };
+
+    public static IServiceCollection AddDatabaseResilience(this IServiceCollection services, RetryBounds? writeBounds = null)
+    {
+        services.AddResiliencePipeline(Retries.DatabaseWrite, (pipeline, context) =>
+            pipeline.AddBoundedRetry(writeBounds ?? new RetryBounds(), Logger(context.ServiceProvider), "Database write"));
+        services.AddResiliencePipeline(Retries.DatabaseStartup, (pipeline, context) =>
+            pipeline.AddBoundedRetry(StartupBounds, Logger(context.ServiceProvider), "Database not reachable yet"));
+        services.AddResiliencePipeline(Retries.MigrationLock, (pipeline, context) =>
+        {
+            var logger = Logger(context.ServiceProvider);
+            pipeline.AddBoundedRetry(MigrationLockBounds, logger, "Migration lock", new PredicateBuilder().HandleResult(false), retry =>
+            {
+                if (retry.AttemptNumber % 20 == 0) // about every 5 s
+                {
+                    logger.LogInformation("Waiting for the migration lock held by another process (try {Attempt})", retry.AttemptNumber + 1);
+                }
+                return default;
+            });
+        });
         return services;
     }
 
-    /// <summary>
-    /// True for errors a retry can fix, or errors caused by one: connection failures (08xxx, I/O), the server shutting down or
-    /// restarting (57P0x), too many connections (53300), serialization failures and deadlocks (40001, 40P01).
-    /// </summary>
-    public static bool IsTransient(Exception exception) => IsTransientItself(exception)
-        || (exception.InnerException is { } inner && IsTransient(inner)); // e.g. Hangfire's client wraps Npgsql's errors
-
-    private static bool IsTransientItself(Exception exception) => exception switch
-    {
-        PostgresException postgres => postgres.IsTransient
-            || postgres.SqlState is PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected
-            || postgres.SqlState.StartsWith("08", StringComparison.Ordinal)
-            || postgres.SqlState.StartsWith("57P0", StringComparison.Ordinal),
-        NpgsqlException npgsql => npgsql.IsTransient,
-        TimeoutException => true,
-        _ => false,
-    };
+    private static ILogger Logger(IServiceProvider provider) =>
+        provider.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(DatabaseResilience).FullName!);
 }

@@ -9,7 +9,7 @@ namespace Cruddur.Worker.Activities;
 /// <summary>Stores activities in Postgres (the Worker's side; the Api reads them with its ActivityReader).</summary>
 public sealed class ActivityStore(Db db, ResiliencePipelineProvider<string> pipelines)
 {
-    private readonly ResiliencePipeline _writes = pipelines.GetPipeline(DatabaseResilience.Writes);
+    private readonly ResiliencePipeline _writes = pipelines.GetPipeline(Retries.DatabaseWrite);
 
     /// <summary>
     /// Stores a batch of activities with one statement (<c>create_batch.sql</c>) in one transaction, skipping

@@ -33,7 +33,7 @@ public sealed record ActivityPurgeResult(long Deleted, int Batches, TimeSpan Dur
 public sealed partial class ExpiredActivityPurger(
     Db db, ResiliencePipelineProvider<string> pipelines, ActivityPurgeLimits limits, ILogger<ExpiredActivityPurger> logger)
 {
-    private readonly ResiliencePipeline _writes = pipelines.GetPipeline(DatabaseResilience.Writes);
+    private readonly ResiliencePipeline _writes = pipelines.GetPipeline(Retries.DatabaseWrite);
 
     public async Task<ActivityPurgeResult> PurgeAsync(CancellationToken cancellationToken)
     {

@@ -174,7 +174,8 @@ internal sealed partial class FunctionCatalog
         }
         catch (CronFormatException e)
         {
-            errors.Add($"{where}: the schedule '{schedule}' is not a valid cron expression: {e.Message}");
+            var named = setting.Success ? $" (the setting {setting.Groups[1].Value})" : "";
+            errors.Add($"{where}: the schedule '{schedule}'{named} is not a valid cron expression: {e.Message}");
             return (null, null);
         }
     }

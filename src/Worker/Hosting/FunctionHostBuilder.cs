@@ -1,3 +1,4 @@
+using Cruddur.Shared.Configuration;
 using Cruddur.Shared.Jobs;
 using Cruddur.Worker.Hosting.Middleware;
 using Hangfire;
@@ -45,12 +46,11 @@ public static class FunctionHostExtensions
     {
         var configuration = builder.Configuration;
         var services = builder.Services;
-        var options = FunctionHostOptions.From(configuration);
+        var options = services.AddSettings<FunctionHostOptions>(configuration);
         var catalog = FunctionCatalog.Discover(functionTypes, configuration);
         var host = new FunctionHostBuilder(services, options);
 
         HangfireGlobals.Configure(configuration, () => new RetryTransientFailuresFilter(options.RetryAttempts));
-        services.AddSingleton(options);
         services.AddSingleton(catalog);
         services.AddSingleton(_ => new FunctionPipeline(host.Middleware));
         services.AddScoped<IFunctionDispatcher, FunctionDispatcher>();

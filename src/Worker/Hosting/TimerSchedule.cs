@@ -1,23 +1,30 @@
 using Cruddur.Shared.Jobs;
+using Cruddur.Shared.Resilience;
 using Hangfire;
 using Hangfire.Common;
 using Hangfire.Storage;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Polly.Registry;
 
 namespace Cruddur.Worker.Hosting;
 
 /// <summary>
 /// Registers every timer function as a Hangfire recurring job (its id is the function's name), so one run
 /// happens per tick however many Workers there are; removes recurring jobs of functions that no longer
-/// exist or are turned off (an empty schedule setting); triggers the <c>RunOnStartup</c> ones.
+/// exist or are turned off (an empty schedule setting); triggers the <c>RunOnStartup</c> ones. A database restarting
+/// meanwhile is waited out with the <see cref="Retries.DatabaseStartup"/> pipeline: every step may run again.
 /// </summary>
 internal sealed class TimerSchedule(
-    FunctionCatalog catalog, IRecurringJobManager recurringJobs, JobStorage storage, ILogger<TimerSchedule> logger) : IHostedService
+    FunctionCatalog catalog, IRecurringJobManager recurringJobs, JobStorage storage, ResiliencePipelineProvider<string> pipelines,
+    ILogger<TimerSchedule> logger) : IHostedService
 {
     private static readonly TimeSpan StartupRunWindow = TimeSpan.FromMinutes(1);
 
-    public Task StartAsync(CancellationToken cancellationToken)
+    public async Task StartAsync(CancellationToken cancellationToken) =>
+        await pipelines.GetPipeline(Retries.DatabaseStartup).ExecuteAsync(_ => ValueTask.FromResult(Schedule()), cancellationToken);
+
+    private bool Schedule()
     {
         var timers = catalog.Functions.Where(f => f.Trigger is TimerTriggerAttribute && f.Cron is not null).ToList();
         foreach (var off in catalog.Functions.Where(f => f.Trigger is TimerTriggerAttribute && f.Cron is null))
@@ -48,7 +55,7 @@ internal sealed class TimerSchedule(
         {
             TriggerUnlessJustRun(timer.Name);
         }
-        return Task.CompletedTask;
+        return true;
     }
 
     /// <summary>

@@ -1,6 +1,7 @@
 using Amazon.EC2;
 using Amazon.Runtime;
 using Cruddur.Shared.Aws;
+using Cruddur.Shared.Configuration;
 using Cruddur.Shared.Resilience;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -13,9 +14,6 @@ namespace Cruddur.Worker.SecurityGroups;
 /// <summary>Wires the security group refresh: the EC2 client, the echo HttpClient, options, the retry pipeline, the refresher.</summary>
 public static class SecurityGroupRefreshExtensions
 {
-    /// <summary>The retry pipeline's key, for <c>ResiliencePipelineProvider&lt;string&gt;.GetPipeline</c>.</summary>
-    public const string PipelineKey = "security-group-refresh";
-
     /// <summary>The named HttpClient that reads the public IP.</summary>
     public const string EchoClientName = "public-ip-echo";
 
@@ -24,12 +22,20 @@ public static class SecurityGroupRefreshExtensions
         ArgumentNullException.ThrowIfNull(configuration);
 
         services.AddOptions<SecurityGroupRefreshOptions>()
-            .Configure(options => SecurityGroupRefreshOptions.Bind(configuration, options))
+            .Configure(options => Settings.WithoutBlanks(configuration).Bind(options))
+            .PostConfigure(o =>
+            {
+                o.GroupId = o.GroupId?.Trim();
+                o.RuleId = o.RuleId?.Trim();
+            })
             .Validate(o => o.Port is > 0 and <= 65535, "DB_PORT must be a TCP port (1-65535).")
-            .Validate(o => o.PublicIpEchoUrl.Scheme is "http" or "https", "PUBLIC_IP_ECHO_URL must be an http(s) URL.")
+            .Validate(o => o.PublicIpEchoUrl.IsAbsoluteUri && o.PublicIpEchoUrl.Scheme is "http" or "https", "PUBLIC_IP_ECHO_URL must be an http(s) URL.")
             .Validate(
-                o => Cronos.CronExpression.TryParse(o.Cron, out _) || Cronos.CronExpression.TryParse(o.Cron, Cronos.CronFormat.IncludeSeconds, out _),
-                "SG_REFRESH_CRON must be a cron expression: five fields (*/5 * * * *), or six with seconds first.");
+                // Empty turns the timer off (the function catalog reads the same setting).
+                o => string.IsNullOrWhiteSpace(o.Cron)
+                    || Cronos.CronExpression.TryParse(o.Cron, out _) || Cronos.CronExpression.TryParse(o.Cron, Cronos.CronFormat.IncludeSeconds, out _),
+                "SG_REFRESH_CRON must be a cron expression: five fields (*/5 * * * *), or six with seconds first.")
+            .ValidateOnStart();
 
         services.AddSingleton<IAmazonEC2>(_ => CreateEc2Client(configuration));
         // The SDK resolves credentials when a client is built: a Worker with the refresh off needs none.
@@ -37,9 +43,8 @@ public static class SecurityGroupRefreshExtensions
 
         services.AddHttpClient(EchoClientName, client => client.DefaultRequestHeaders.UserAgent.ParseAdd("cruddur-worker"));
 
-        services.AddResiliencePipeline(PipelineKey, (pipeline, context) => pipeline.AddBoundedRetry(
+        services.AddResiliencePipeline(Retries.Ec2, (pipeline, context) => pipeline.AddBoundedRetry(
             context.ServiceProvider.GetRequiredService<IOptions<SecurityGroupRefreshOptions>>().Value.Retry,
-            AwsTransientErrors.IsTransient,
             context.ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(SecurityGroupRuleRefresher).FullName!),
             "Security group refresh"));
 

@@ -1,11 +1,10 @@
-using System.Globalization;
 using Cruddur.Shared.Resilience;
 using Microsoft.Extensions.Configuration;
 
 namespace Cruddur.Worker.SecurityGroups;
 
 /// <summary>
-/// Settings of the refresh-rds-sg-rule timer, read from environment variables. The refresh is enabled only
+/// Settings of the refresh-rds-sg-rule timer, bound from environment variables. The refresh is enabled only
 /// when both <c>DB_SG_ID</c> and <c>DB_SG_RULE_ID</c> are set.
 /// </summary>
 public sealed class SecurityGroupRefreshOptions
@@ -16,21 +15,27 @@ public sealed class SecurityGroupRefreshOptions
     public const int DefaultPort = 5432;
 
     /// <summary><c>DB_SG_ID</c>: the security group of the database (sg-...).</summary>
+    [ConfigurationKeyName("DB_SG_ID")]
     public string? GroupId { get; set; }
 
     /// <summary><c>DB_SG_RULE_ID</c>: the ingress rule kept at the current public IP (sgr-...).</summary>
+    [ConfigurationKeyName("DB_SG_RULE_ID")]
     public string? RuleId { get; set; }
 
     /// <summary><c>PUBLIC_IP_ECHO_URL</c>: answers with this machine's public IPv4 address as plain text.</summary>
+    [ConfigurationKeyName("PUBLIC_IP_ECHO_URL")]
     public Uri PublicIpEchoUrl { get; set; } = new(DefaultEchoUrl);
 
     /// <summary><c>DB_PORT</c>: the port the rule opens (from and to).</summary>
+    [ConfigurationKeyName("DB_PORT")]
     public int Port { get; set; } = DefaultPort;
 
     /// <summary><c>SG_RULE_DESCRIPTION</c>: the rule's description, so the console shows who set it.</summary>
+    [ConfigurationKeyName("SG_RULE_DESCRIPTION")]
     public string Description { get; set; } = DefaultDescription;
 
     /// <summary><c>SG_REFRESH_CRON</c>: when the host runs the refresh (it also runs once at startup).</summary>
+    [ConfigurationKeyName("SG_REFRESH_CRON")]
     public string Cron { get; set; } = DefaultCron;
 
     /// <summary>Bounds of the retry around each call to the echo URL and to EC2 (not read from configuration).</summary>
@@ -45,26 +50,4 @@ public sealed class SecurityGroupRefreshOptions
     };
 
     public bool Enabled => !string.IsNullOrWhiteSpace(GroupId) && !string.IsNullOrWhiteSpace(RuleId);
-
-    /// <summary>Reads the environment variables into <paramref name="options"/>; unset ones keep their defaults.</summary>
-    public static void Bind(IConfiguration configuration, SecurityGroupRefreshOptions options)
-    {
-        ArgumentNullException.ThrowIfNull(configuration);
-        ArgumentNullException.ThrowIfNull(options);
-        options.GroupId = NonEmpty(configuration["DB_SG_ID"]);
-        options.RuleId = NonEmpty(configuration["DB_SG_RULE_ID"]);
-        if (NonEmpty(configuration["PUBLIC_IP_ECHO_URL"]) is { } url)
-        {
-            // An unusable URL is reported by validation, naming the variable.
-            options.PublicIpEchoUrl = Uri.TryCreate(url, UriKind.Absolute, out var uri) ? uri : new Uri("invalid:" + Uri.EscapeDataString(url));
-        }
-        if (NonEmpty(configuration["DB_PORT"]) is { } port)
-        {
-            options.Port = int.TryParse(port, NumberStyles.None, CultureInfo.InvariantCulture, out var value) ? value : 0;
-        }
-        options.Description = NonEmpty(configuration["SG_RULE_DESCRIPTION"]) ?? options.Description;
-        options.Cron = NonEmpty(configuration["SG_REFRESH_CRON"]) ?? options.Cron;
-    }
-
-    private static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 }

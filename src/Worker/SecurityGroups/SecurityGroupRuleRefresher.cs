@@ -1,6 +1,7 @@
 using System.Text;
 using Amazon.EC2;
 using Amazon.EC2.Model;
+using Cruddur.Shared.Resilience;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Polly.Registry;
@@ -45,7 +46,7 @@ public sealed partial class SecurityGroupRuleRefresher(
             return new SecurityGroupRefreshResult.Disabled();
         }
 
-        var pipeline = pipelines.GetPipeline(SecurityGroupRefreshExtensions.PipelineKey);
+        var pipeline = pipelines.GetPipeline(Retries.Ec2);
 
         string answer;
         try
@@ -54,7 +55,7 @@ public sealed partial class SecurityGroupRuleRefresher(
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
-            var reason = $"could not read the public IP from {settings.PublicIpEchoUrl}: {Describe(e)}";
+            var reason = $"could not read the public IP from {settings.PublicIpEchoUrl}: {TransientErrors.Describe(e)}";
             LogFailed(logger, settings.RuleId!, reason);
             return new SecurityGroupRefreshResult.Failed(reason);
         }
@@ -90,7 +91,7 @@ public sealed partial class SecurityGroupRuleRefresher(
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
-            var reason = $"EC2 failed: {Describe(e)}";
+            var reason = $"EC2 failed: {TransientErrors.Describe(e)}";
             LogFailed(logger, settings.RuleId!, reason);
             return new SecurityGroupRefreshResult.Failed(reason);
         }
@@ -155,13 +156,6 @@ public sealed partial class SecurityGroupRuleRefresher(
         { IsEgress: true } => $"rule {settings.RuleId} is an egress rule; DB_SG_RULE_ID must name the ingress rule for the database port",
         { CidrIpv4: null or "" } => $"rule {settings.RuleId} has no IPv4 CIDR (it names a group, a prefix list or IPv6); it is left as it is",
         _ => null,
-    };
-
-    private static string Describe(Exception exception) => exception switch
-    {
-        Amazon.Runtime.AmazonServiceException aws when !string.IsNullOrEmpty(aws.ErrorCode) => $"{aws.ErrorCode}: {aws.Message}",
-        HttpRequestException { StatusCode: { } status } => $"HTTP {(int)status} {status}",
-        _ => $"{exception.GetType().Name}: {exception.Message}",
     };
 
     [LoggerMessage(Level = LogLevel.Information, Message = "refresh-rds-sg-rule is off: set DB_SG_ID and DB_SG_RULE_ID to keep the database's security group rule at this machine's public IP")]

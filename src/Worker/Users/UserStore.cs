@@ -10,11 +10,11 @@ namespace Cruddur.Worker.Users;
 /// <summary>
 /// Stores confirmed Cognito users with <c>db/sql/users/upsert.sql</c>, keyed on the cognito user id: the
 /// same event twice makes one user, and an updated email, name or handle updates it. Transient database
-/// errors are retried by the <see cref="DatabaseResilience.Writes"/> pipeline.
+/// errors are retried by the <see cref="Retries.DatabaseWrite"/> pipeline.
 /// </summary>
 public sealed class UserStore(Db db, ResiliencePipelineProvider<string> pipelines)
 {
-    private readonly ResiliencePipeline _writes = pipelines.GetPipeline(DatabaseResilience.Writes);
+    private readonly ResiliencePipeline _writes = pipelines.GetPipeline(Retries.DatabaseWrite);
 
     /// <summary>Inserts or updates the user; returns its uuid.</summary>
     /// <exception cref="HandleTakenException">Another cognito user has the handle: a permanent failure.</exception>

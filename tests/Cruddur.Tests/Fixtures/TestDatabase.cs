@@ -1,6 +1,9 @@
 using Cruddur.Shared.Data;
+using Cruddur.Shared.Resilience;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
+using Polly.Registry;
 
 namespace Cruddur.Tests.Fixtures;
 
@@ -26,7 +29,11 @@ public sealed class TestDatabase : IAsyncDisposable
 
     public Db Db { get; }
 
-    public DatabaseMigrator Migrator() => new(DataSource, NullLogger<DatabaseMigrator>.Instance);
+    public DatabaseMigrator Migrator() => new(DataSource, Pipelines, NullLogger<DatabaseMigrator>.Instance);
+
+    /// <summary>The database's retry pipelines, as a process registers them.</summary>
+    private static ResiliencePipelineProvider<string> Pipelines { get; } = new ServiceCollection().AddLogging().AddDatabaseResilience()
+        .BuildServiceProvider().GetRequiredService<ResiliencePipelineProvider<string>>();
 
     /// <summary>A new database, migrated (and seeded) unless asked otherwise.</summary>
     public static async Task<TestDatabase> CreateAsync(PostgresServer server, bool migrate = true, bool seed = false)

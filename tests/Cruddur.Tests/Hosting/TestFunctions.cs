@@ -60,7 +60,7 @@ public sealed class FlakyFunctions(NpgsqlDataSource db, ResiliencePipelineProvid
     {
         recorder.Record("invoked");
         var attempts = 0;
-        await pipelines.GetPipeline(DatabaseResilience.Writes).ExecuteAsync(async token =>
+        await pipelines.GetPipeline(Retries.DatabaseWrite).ExecuteAsync(async token =>
         {
             await using var connection = await db.OpenConnectionAsync(token);
             if (++attempts == 1)

@@ -202,23 +202,6 @@ public sealed class CognitoUsersIngressTests(PostgresServer server, MotoServer m
         Assert.DoesNotContain(_logs.Lines, line => line.Message.Contains("enabled", StringComparison.Ordinal));
     }
 
-    [Fact]
-    public void Backoff_doubles_from_the_first_pause_up_to_the_cap_and_starts_over_after_a_success()
-    {
-        var backoff = new RetryBackoff(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10));
-
-        var pauses = Enumerable.Range(0, 6).Select(_ => backoff.Next().TotalSeconds).ToList();
-        backoff.Reset();
-        var afterSuccess = backoff.Next().TotalSeconds;
-
-        double[] nominal = [1, 2, 4, 8, 10, 10];
-        for (var i = 0; i < nominal.Length; i++)
-        {
-            Assert.InRange(pauses[i], nominal[i] * 0.8, Math.Min(nominal[i] * 1.2, 10));
-        }
-        Assert.InRange(afterSuccess, 0.8, 1.2);
-    }
-
     private async Task<IHost> StartIngressAsync(
         string connectionUrl, string queueUrl, string? deadLetterQueueUrl = null, int pollers = 1,
         Action<IServiceCollection>? configure = null, Amazon.SQS.IAmazonSQS? sqs = null)

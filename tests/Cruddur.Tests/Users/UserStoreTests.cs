@@ -77,7 +77,7 @@ public class UserStoreTests(PostgresServer server)
         Assert.Equal("andrewbrown", error.Handle);
         Assert.Contains("'andrewbrown' is already taken", error.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("private.person", error.ToString(), StringComparison.Ordinal);
-        Assert.False(DatabaseResilience.IsTransient(error));
+        Assert.False(TransientErrors.IsTransient(error));
         Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM users WHERE cognito_user_id = 'sub-andrew-new'"));
     }
 

@@ -16,7 +16,7 @@ internal sealed class ErrorClassificationMiddleware : IFunctionMiddleware
         {
             await next(context);
         }
-        catch (PostgresException e) when (!DatabaseResilience.IsTransient(e) && IsCausedByData(e.SqlState))
+        catch (PostgresException e) when (!TransientErrors.IsTransient(e) && IsCausedByData(e.SqlState))
         {
             throw new PermanentFailureException(
                 $"{context.FunctionName} was refused by the database: {e.SqlState} {e.MessageText}{(e.ConstraintName is null ? "" : $" ({e.ConstraintName})")}", e);

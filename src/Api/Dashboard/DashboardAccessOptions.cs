@@ -1,0 +1,25 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Cruddur.Api.Dashboard;
+
+/// <summary>Who may open <c>/hangfire</c>: local requests only, or basic authentication with both credentials.</summary>
+public sealed class DashboardAccessOptions : IValidatableObject
+{
+    [ConfigurationKeyName("HANGFIRE_DASHBOARD_USER")]
+    public string? User { get; set; }
+
+    [ConfigurationKeyName("HANGFIRE_DASHBOARD_PASSWORD")]
+    public string? Password { get; set; }
+
+    /// <summary>Hides retry and delete.</summary>
+    [ConfigurationKeyName("HANGFIRE_DASHBOARD_READONLY")]
+    public bool ReadOnly { get; set; }
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (string.IsNullOrEmpty(User) != string.IsNullOrEmpty(Password))
+        {
+            yield return new ValidationResult("Set both HANGFIRE_DASHBOARD_USER and HANGFIRE_DASHBOARD_PASSWORD, or neither.");
+        }
+    }
+}

@@ -1,0 +1,16 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Configuration;
+
+namespace Cruddur.Shared.Data;
+
+/// <summary>The pools' sizes (<c>CONNECTION_URL</c> itself is read by <see cref="DataServiceCollectionExtensions.ConnectionStringFrom"/>, which explains a bad URL without its password).</summary>
+public sealed class DatabaseSettings
+{
+    /// <summary>The main pool's size; unset, the process's own default (the Worker's grows with its worker count).</summary>
+    [ConfigurationKeyName("DB_POOL_SIZE"), Display(Name = "DB_POOL_SIZE"), Range(1, 1000)]
+    public int? PoolSize { get; set; }
+
+    /// <summary>The read pool's size (see <see cref="DataServiceCollectionExtensions.ConfigureForReads"/>).</summary>
+    [ConfigurationKeyName("DB_READ_POOL_SIZE"), Display(Name = "DB_READ_POOL_SIZE"), Range(1, 1000)]
+    public int ReadPoolSize { get; set; } = 10;
+}

@@ -1,0 +1,42 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Configuration;
+
+namespace Cruddur.Shared.Jobs;
+
+/// <summary>Hangfire's storage settings, the same in the Api and the Worker; measured rather than guessed (docs/benchmarks.md).</summary>
+public sealed class JobStorageSettings
+{
+    /// <summary>
+    /// How long a job enqueued by another process may wait: latency only; 250 ms keeps the feed fresh without spending
+    /// the CPU the jobs need (10 ms burned it; Hangfire's default 15 s made posts wait 12 s).
+    /// </summary>
+    [ConfigurationKeyName("HANGFIRE_QUEUE_POLL_MS"), Display(Name = "HANGFIRE_QUEUE_POLL_MS"), Range(10, 60_000)]
+    public int QueuePollMilliseconds { get; set; } = 250;
+
+    /// <summary>A running job keeps its claim by heartbeat; a crashed worker's jobs come back after this.</summary>
+    [ConfigurationKeyName("HANGFIRE_INVISIBILITY_TIMEOUT_SECONDS"), Display(Name = "HANGFIRE_INVISIBILITY_TIMEOUT_SECONDS"), Range(1, 86_400)]
+    public int InvisibilityTimeoutSeconds { get; set; } = 120;
+
+    /// <summary>
+    /// A lock row whose release failed (a killed process, or a database restart mid-state-change) blocks the next taker
+    /// until it is this old: at 60 s, each job caught in a restart held a Worker thread for up to a minute (chaos
+    /// scenario c). Hangfire holds these locks for milliseconds (state changes, schedulers).
+    /// </summary>
+    [ConfigurationKeyName("HANGFIRE_LOCK_TIMEOUT_SECONDS"), Display(Name = "HANGFIRE_LOCK_TIMEOUT_SECONDS"), Range(1, 3600)]
+    public int LockTimeoutSeconds { get; set; } = 5;
+
+    /// <summary>
+    /// How long a succeeded job's rows (job, states, parameters) are kept, a duration such as <c>01:00:00</c>. One hour,
+    /// not Hangfire's day: a succeeded job of 25 posts takes 7,250 bytes on disk, so at 1,000 posts/s a day's retention
+    /// holds 3.5 million jobs, 25 GB, and an hour's 1 GB (docs/reliability.md, "Job retention"). The activity itself is
+    /// in <c>activities</c>; an hour leaves time to look a job up by its 202's id.
+    /// </summary>
+    [ConfigurationKeyName(JobStorageServiceCollectionExtensions.JobRetentionKey), Display(Name = JobStorageServiceCollectionExtensions.JobRetentionKey)]
+    [Range(typeof(TimeSpan), "00:00:01", "3650.00:00:00", ErrorMessage = "{0} must be a duration of at least a second, such as 01:00:00 (an hour) or 1.00:00:00 (a day).")]
+    public TimeSpan JobRetention { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Drops Hangfire's statistics-history and continuation filters (about 3 statements per job; the dashboard's
+    /// history graphs stay empty): off by default (docs/performance.md, "Hangfire's default filters").</summary>
+    [ConfigurationKeyName("HANGFIRE_LEAN_FILTERS")]
+    public bool LeanFilters { get; set; }
+}
