@@ -51,7 +51,10 @@ public static class FunctionHostExtensions
         services.AddScoped<IFunctionDispatcher, FunctionDispatcher>();
 
         services.AddCruddurData(configuration, options.PoolSize);
-        services.AddDatabaseResilience();
+        // An invocation waiting out an outage holds one of the WORKER_COUNT threads, so its backoff is the Worker's
+        // resume time: capped at 0.5 s (the default's 5 s cap made the 6th attempt wait 2.5-3.2 s after PostgreSQL
+        // was back, issue 17), with more attempts to cover as long an outage (about 9 s) before Hangfire's retry.
+        services.AddDatabaseResilience(new RetryBounds { MaxRetryAttempts = 20, MaxDelay = TimeSpan.FromMilliseconds(500) });
         services.AddCruddurJobStorage(configuration, options.DatabaseOutageWait);
 
         // Hosted services start in this order: the schema before the timers, both before any job is fetched.
