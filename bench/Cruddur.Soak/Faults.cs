@@ -41,17 +41,22 @@ internal sealed class Faults(Settings settings, Stopwatch clock, NpgsqlDataSourc
         _results.Add(await PartitionAsync(worker1, watermark => WorkerResumedAsync(worker1, watermark), stop));
         await UntilAsync(length / 2, stop);
         // The Api is back when a post sent after the heal is answered 202.
-        _results.Add(await PartitionAsync(api, _ => Task.FromResult(load.FirstAccepted is not null), stop, load));
+        _results.Add(await PartitionAsync(api, _ => Task.FromResult(load.FirstAccepted is not null), stop, apiLoad: load));
         await UntilAsync(length * 2 / 3, stop);
         _results.Add(await KillAsync(worker2, stop));
         return await Task.WhenAll(_results);
     }
 
-    private async Task<Task<FaultResult>> PartitionAsync(AppProcess app, Func<long, Task<bool>> resumed, CancellationToken stop, Load? load = null)
+    /// <summary>
+    /// Cuts <paramref name="app"/> from PostgreSQL for 30 s, heals, and returns the task that follows its recovery.
+    /// <paramref name="apiLoad"/> is set when the Api is the one cut: its 503s are expected meanwhile, and its
+    /// recovery is the first 202 to a post sent after the heal.
+    /// </summary>
+    private async Task<Task<FaultResult>> PartitionAsync(AppProcess app, Func<long, Task<bool>> resumed, CancellationToken stop, Load? apiLoad = null)
     {
         var before = await ConnectionsAsync(app);
         var cut = clock.Elapsed;
-        if (load is not null)
+        if (apiLoad is not null)
         {
             lock (_apiCuts)
             {
@@ -63,9 +68,9 @@ internal sealed class Faults(Settings settings, Stopwatch clock, NpgsqlDataSourc
         await Task.Delay(PartitionLength, stop);
         var watermark = await MaxStateIdAsync();
         var heal = clock.Elapsed;
-        load?.WatchRecovery(heal);
+        apiLoad?.WatchRecovery(heal);
         app.Proxy.Start();
-        if (load is not null)
+        if (apiLoad is not null)
         {
             lock (_apiCuts)
             {
@@ -73,7 +78,7 @@ internal sealed class Faults(Settings settings, Stopwatch clock, NpgsqlDataSourc
             }
         }
         Mark($"{app.Name} healed");
-        return FollowAsync(app.Name, true, heal, before, app, () => resumed(watermark), load);
+        return FollowAsync(app.Name, true, heal, before, app, () => resumed(watermark), apiLoad);
     }
 
     private async Task<Task<FaultResult>> KillAsync(AppProcess app, CancellationToken stop)
@@ -90,7 +95,7 @@ internal sealed class Faults(Settings settings, Stopwatch clock, NpgsqlDataSourc
     }
 
     /// <summary>Polls every 200 ms after a heal (or restart): when work resumed, and when the connections were back.</summary>
-    private async Task<FaultResult> FollowAsync(string name, bool isPartition, TimeSpan from, int before, AppProcess app, Func<Task<bool>> resumed, Load? load)
+    private async Task<FaultResult> FollowAsync(string name, bool isPartition, TimeSpan from, int before, AppProcess app, Func<Task<bool>> resumed, Load? apiLoad)
     {
         double? recovery = null, back = null;
         var after = 0;
@@ -98,7 +103,7 @@ internal sealed class Faults(Settings settings, Stopwatch clock, NpgsqlDataSourc
         {
             if (recovery is null && await resumed())
             {
-                recovery = ((load?.FirstAccepted ?? clock.Elapsed) - from).TotalSeconds;
+                recovery = ((apiLoad?.FirstAccepted ?? clock.Elapsed) - from).TotalSeconds;
             }
             if (back is null)
             {
@@ -114,7 +119,7 @@ internal sealed class Faults(Settings settings, Stopwatch clock, NpgsqlDataSourc
     }
 
     /// <summary>Pools breathe with the load: within 2 connections, or a fifth of the count before, is "back".</summary>
-    public static int ConnectionSlack(int before) => Math.Max(2, before / 5);
+    private static int ConnectionSlack(int before) => Math.Max(2, before / 5);
 
     /// <summary>A Worker resumed once it took a job (a Processing state naming its server, pid included) after the heal.</summary>
     private async Task<bool> WorkerResumedAsync(AppProcess worker, long stateWatermark)

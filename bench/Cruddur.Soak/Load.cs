@@ -45,8 +45,6 @@ internal sealed class Load(Settings settings, Uri api, Stopwatch clock, Faults f
 
     public ConcurrentQueue<int> SentSignUps { get; } = new();
 
-    public long PostsSent { get; private set; }
-
     private readonly Lock _recovery = new();
     private TimeSpan _watchFrom = TimeSpan.MaxValue;
     private TimeSpan? _firstAccepted;
@@ -130,7 +128,6 @@ internal sealed class Load(Settings settings, Uri api, Stopwatch clock, Faults f
         {
             return;
         }
-        PostsSent = Math.Max(PostsSent, n + 1);
         var body = $$"""{"user_handle":"bench{{1 + n % 1000}}","message":"soak {{n}}","ttl":"1-day"}""";
         var sentAt = clock.Elapsed;
         await RequestAsync("post", dueAt, async () =>
