@@ -143,6 +143,7 @@ aws_sqs() {
 #   require_prerequisites            PostgreSQL's tools, psql, curl, jq, zip, moto_server and the aws CLI
 #   require_prerequisites --browser  also headless Chromium and a font (the dashboard's browser test)
 #   require_prerequisites --bench    also pgbench's package and wrk
+#   require_prerequisites --soak     also gnuplot (bin/soak's chart)
 require_prerequisites() {
   command -v dotnet >/dev/null 2>&1 \
     || fail "dotnet not found: install the .NET 10 SDK (https://learn.microsoft.com/dotnet/core/install/linux-debian)."
@@ -161,6 +162,7 @@ require_prerequisites() {
         command -v wrk >/dev/null 2>&1 || missing+=(wrk)
         command -v pgbench >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pgbench >/dev/null 2>&1 || missing+=(postgresql-contrib)
         ;;
+      --soak) command -v gnuplot >/dev/null 2>&1 || missing+=(gnuplot-nox) ;;
       *) fail "require_prerequisites: unknown option $extra" ;;
     esac
   done

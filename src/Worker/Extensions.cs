@@ -1,5 +1,6 @@
 using Cruddur.Shared.Data;
 using Cruddur.Shared.Observability;
+using Cruddur.Shared.Resilience;
 using Cruddur.Worker.Users;
 using Cruddur.Worker.Activities;
 using Cruddur.Worker.Health;
@@ -30,7 +31,11 @@ public static class Extensions
         });
         builder.Logging.AddCruddurConsole(builder.Configuration);
         var host = builder.AddFunctionHost(functionTypes ?? FunctionCatalog.TypesIn(typeof(Extensions).Assembly));
-        builder.Services.AddCruddurData(builder.Configuration, host.Options.PoolSize);
+        // An invocation waiting out an outage holds one of the WORKER_COUNT threads, so its backoff is the Worker's
+        // resume time: capped at 0.5 s (a 5 s cap made the 6th attempt wait 2.5-3.2 s after PostgreSQL was back,
+        // issue 17), with more attempts to cover as long an outage (about 9 s) before Hangfire's retry.
+        builder.Services.AddCruddurData(builder.Configuration, host.Options.PoolSize,
+            new RetryBounds { MaxRetryAttempts = 20, MaxDelay = TimeSpan.FromMilliseconds(500) });
         builder.Services.AddSingleton<ActivityStore>();
         builder.Services.AddSingleton<UserStore>();
         builder.Services.AddActivityPurge();

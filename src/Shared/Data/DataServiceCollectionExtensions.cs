@@ -20,9 +20,10 @@ public static class DataServiceCollectionExtensions
     /// beside it (keyed <see cref="ReadsKey"/>), the templates, <see cref="Db"/>, the <see cref="DatabaseMigrator"/> and the
     /// database's retry pipelines (<see cref="DatabaseResilience"/>).
     /// <paramref name="maxPoolSize"/> sizes the main pool for the process (the Worker sizes it with its worker
-    /// count); <c>DB_POOL_SIZE</c> overrides it, <c>DB_READ_POOL_SIZE</c> the read pool's.
+    /// count); <c>DB_POOL_SIZE</c> overrides it, <c>DB_READ_POOL_SIZE</c> the read pool's. <paramref name="writeBounds"/>
+    /// bounds <see cref="Retries.DatabaseWrite"/> (<see cref="RetryBounds"/>' defaults when null).
     /// </summary>
-    public static IServiceCollection AddCruddurData(this IServiceCollection services, IConfiguration configuration, int? maxPoolSize = null)
+    public static IServiceCollection AddCruddurData(this IServiceCollection services, IConfiguration configuration, int? maxPoolSize = null, RetryBounds? writeBounds = null)
     {
         var settings = services.AddSettings<DatabaseSettings>(configuration);
         services.AddSingleton(provider =>
@@ -47,7 +48,7 @@ public static class DataServiceCollectionExtensions
         services.AddSingleton<SqlTemplates>();
         services.AddSingleton<Db>();
         services.AddSingleton<DatabaseMigrator>();
-        services.AddDatabaseResilience();
+        services.AddDatabaseResilience(writeBounds);
         return services;
     }
 

@@ -1,0 +1,167 @@
+using System.Diagnostics;
+using Npgsql;
+
+namespace Cruddur.Soak;
+
+/// <summary>What a fault did: when the service came back and whether the connections did.</summary>
+internal sealed record FaultResult(
+    string Name, bool IsPartition, double? RecoverySeconds, int ConnectionsBefore, double? ConnectionsBackSeconds, int ConnectionsMostAfter, int ConnectionsAtEnd)
+{
+    /// <summary>
+    /// Back: connected again within 60 s, and never more than the count before plus max(2, a fifth) over those 60 s,
+    /// which a leak would pass. Fewer is not a failure: Npgsql prunes idle connections and refills on demand.
+    /// </summary>
+    public bool ConnectionsBack => ConnectionsBackSeconds is not null && ConnectionsMostAfter <= ConnectionsBefore + Math.Max(2, ConnectionsBefore / 5);
+}
+
+/// <summary>
+/// The faults, at fixed fractions of the run (a third, a half, two thirds: 10, 15 and 20 minutes of 30):
+/// worker-1 cut from PostgreSQL for 30 s, then the Api for 30 s, then worker-2 killed (-9) and restarted.
+/// After each it measures how soon work resumed and whether the process's connections came back.
+/// </summary>
+internal sealed class Faults(Settings settings, Stopwatch clock, NpgsqlDataSource db)
+{
+    public static readonly TimeSpan PartitionLength = TimeSpan.FromSeconds(30);
+
+    /// <summary>After a heal, 503s are still expected for this long: requests already waiting on a broken connection.</summary>
+    public static readonly TimeSpan HealGrace = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a process's connections may take to come back after a fault.</summary>
+    public static readonly TimeSpan ConnectionsDeadline = TimeSpan.FromSeconds(60);
+
+    private readonly List<(TimeSpan Cut, TimeSpan? Heal)> _apiCuts = [];
+    private readonly List<Task<FaultResult>> _results = [];
+
+    public List<(TimeSpan At, string Label)> Events { get; } = [];
+
+    public bool ApiCutAround(TimeSpan moment)
+    {
+        lock (_apiCuts)
+        {
+            return _apiCuts.Any(c => moment >= c.Cut && (c.Heal is not { } heal || moment <= heal + HealGrace));
+        }
+    }
+
+    public async Task<IReadOnlyList<FaultResult>> RunAsync(AppProcess api, AppProcess worker1, AppProcess worker2, Load load, CancellationToken stop)
+    {
+        var length = settings.Duration;
+        await UntilAsync(length / 3, stop);
+        _results.Add(await PartitionAsync(worker1, watermark => WorkerResumedAsync(worker1, watermark), stop));
+        await UntilAsync(length / 2, stop);
+        // The Api is back when a post sent after the heal is answered 202.
+        _results.Add(await PartitionAsync(api, _ => Task.FromResult(load.FirstAccepted is not null), stop, apiLoad: load));
+        await UntilAsync(length * 2 / 3, stop);
+        _results.Add(await KillAsync(worker2, stop));
+        return await Task.WhenAll(_results);
+    }
+
+    /// <summary>
+    /// Cuts <paramref name="app"/> from PostgreSQL for 30 s, heals, and returns the task that follows its recovery.
+    /// <paramref name="apiLoad"/> is set when the Api is the one cut: its 503s are expected meanwhile, and its
+    /// recovery is the first 202 to a post sent after the heal.
+    /// </summary>
+    private async Task<Task<FaultResult>> PartitionAsync(AppProcess app, Func<long, Task<bool>> resumed, CancellationToken stop, Load? apiLoad = null)
+    {
+        var before = await ConnectionsAsync(app);
+        var cut = clock.Elapsed;
+        if (apiLoad is not null)
+        {
+            lock (_apiCuts)
+            {
+                _apiCuts.Add((cut, null));
+            }
+        }
+        app.Proxy.Cut();
+        Mark($"{app.Name} cut from PostgreSQL");
+        await Task.Delay(PartitionLength, stop);
+        var watermark = await MaxStateIdAsync();
+        var heal = clock.Elapsed;
+        apiLoad?.WatchRecovery(heal);
+        app.Proxy.Start();
+        if (apiLoad is not null)
+        {
+            lock (_apiCuts)
+            {
+                _apiCuts[^1] = (cut, heal);
+            }
+        }
+        Mark($"{app.Name} healed");
+        return FollowAsync(app.Name, true, heal, before, app, () => resumed(watermark), apiLoad);
+    }
+
+    private async Task<Task<FaultResult>> KillAsync(AppProcess app, CancellationToken stop)
+    {
+        var before = await ConnectionsAsync(app);
+        app.Kill();
+        Mark($"{app.Name} killed (-9)");
+        await Task.Delay(TimeSpan.FromSeconds(1), stop);
+        var watermark = await MaxStateIdAsync();
+        var restart = clock.Elapsed;
+        app.Start();
+        Mark($"{app.Name} restarted");
+        return FollowAsync(app.Name, false, restart, before, app, () => WorkerResumedAsync(app, watermark), null);
+    }
+
+    /// <summary>Polls every 200 ms for 60 s after a heal (or restart): when work resumed, when the process had connections again, and how many at most.</summary>
+    private async Task<FaultResult> FollowAsync(string name, bool isPartition, TimeSpan from, int before, AppProcess app, Func<Task<bool>> resumed, Load? apiLoad)
+    {
+        double? recovery = null, back = null;
+        int most = 0, now = 0;
+        while (clock.Elapsed - from < ConnectionsDeadline)
+        {
+            if (recovery is null && await resumed())
+            {
+                recovery = ((apiLoad?.FirstAccepted ?? clock.Elapsed) - from).TotalSeconds;
+            }
+            now = await ConnectionsAsync(app);
+            most = Math.Max(most, now);
+            if (back is null && now >= 1)
+            {
+                back = (clock.Elapsed - from).TotalSeconds;
+            }
+            await Task.Delay(200);
+        }
+        return new FaultResult(name, isPartition, recovery, before, back, most, now);
+    }
+
+    /// <summary>A Worker resumed once it took a job (a Processing state naming its server, pid included) after the heal.</summary>
+    private async Task<bool> WorkerResumedAsync(AppProcess worker, long stateWatermark)
+    {
+        await using var command = db.CreateCommand(
+            "SELECT EXISTS (SELECT 1 FROM hangfire.state WHERE id > $1 AND name = 'Processing' AND data->>'ServerId' LIKE $2)");
+        command.Parameters.AddWithValue(stateWatermark);
+        command.Parameters.AddWithValue($"%:{worker.Pid}:%");
+        return (bool)(await command.ExecuteScalarAsync())!;
+    }
+
+    private async Task<long> MaxStateIdAsync()
+    {
+        await using var command = db.CreateCommand("SELECT COALESCE(max(id), 0) FROM hangfire.state");
+        return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    public async Task<int> ConnectionsAsync(AppProcess app)
+    {
+        await using var command = db.CreateCommand(
+            "SELECT count(*)::int FROM pg_stat_activity WHERE application_name IN ($1, $1 || ' (reads)')");
+        command.Parameters.AddWithValue(app.ApplicationName);
+        return (int)(await command.ExecuteScalarAsync())!;
+    }
+
+    private void Mark(string label)
+    {
+        lock (Events)
+        {
+            Events.Add((clock.Elapsed, label));
+        }
+        Console.WriteLine(FormattableString.Invariant($"{clock.Elapsed.TotalSeconds,7:F1}s  {label}"));
+    }
+
+    private async Task UntilAsync(TimeSpan moment, CancellationToken stop)
+    {
+        if (moment > clock.Elapsed)
+        {
+            await Task.Delay(moment - clock.Elapsed, stop);
+        }
+    }
+}
