@@ -41,6 +41,7 @@ public sealed class MetricTests(PostgresServer server)
 
         var (unit, seconds) = await Eventually.ReachesAsync(() => slow.TryPeek(out var m) ? m : default, m => m.Unit is not null, "a slow invocation's duration");
         Assert.Equal("s", unit);
-        Assert.InRange(seconds, 1.2, 60); // in milliseconds it would be 1,200 or more
+        // A 1.2 s delay measured by another clock may read a hair under 1.2; in milliseconds it would be 1,200 or more.
+        Assert.InRange(seconds, 1.1, 60);
     }
 }
