@@ -5,13 +5,18 @@ namespace Cruddur.Soak;
 
 /// <summary>What a fault did: when the service came back and whether the connections did.</summary>
 internal sealed record FaultResult(
-    string Name, bool IsPartition, double? RecoverySeconds, int ConnectionsBefore, double? ConnectionsBackSeconds, int ConnectionsMostAfter, int ConnectionsAtEnd)
+    string Name, bool IsPartition, double? RecoverySeconds, int ConnectionsBefore, double? ConnectionsBackSeconds, int ConnectionsMostAfter, int ConnectionsAtEnd,
+    int KilledProcessConnectionsAtEnd = 0)
 {
     /// <summary>
-    /// Back: connected again within 60 s, and never more than the count before plus max(2, a fifth) over those 60 s,
-    /// which a leak would pass. Fewer is not a failure: Npgsql prunes idle connections and refills on demand.
+    /// Back after a partition: connected again within 60 s, and never more than the count before plus max(2, a fifth)
+    /// over those 60 s, which a leak would pass. Fewer is not a failure: Npgsql prunes idle connections and refills on
+    /// demand. After a kill and restart the count before was another process's pool, so back means: the new process
+    /// connected, and none of the killed process's backends (started before the kill) is left at 60 s.
     /// </summary>
-    public bool ConnectionsBack => ConnectionsBackSeconds is not null && ConnectionsMostAfter <= ConnectionsBefore + Math.Max(2, ConnectionsBefore / 5);
+    public bool ConnectionsBack => ConnectionsBackSeconds is not null && (IsPartition
+        ? ConnectionsMostAfter <= ConnectionsBefore + Math.Max(2, ConnectionsBefore / 5)
+        : KilledProcessConnectionsAtEnd == 0);
 }
 
 /// <summary>
@@ -92,6 +97,7 @@ internal sealed class Faults(Settings settings, Stopwatch clock, NpgsqlDataSourc
     private async Task<Task<FaultResult>> KillAsync(AppProcess app, CancellationToken stop)
     {
         var before = await ConnectionsAsync(app);
+        var killedAt = DateTimeOffset.UtcNow;
         app.Kill();
         Mark($"{app.Name} killed (-9)");
         await Task.Delay(TimeSpan.FromSeconds(1), stop);
@@ -99,11 +105,12 @@ internal sealed class Faults(Settings settings, Stopwatch clock, NpgsqlDataSourc
         var restart = clock.Elapsed;
         app.Start();
         Mark($"{app.Name} restarted");
-        return FollowAsync(app.Name, false, restart, before, app, () => WorkerResumedAsync(app, watermark), null);
+        return FollowAsync(app.Name, false, restart, before, app, () => WorkerResumedAsync(app, watermark), null, killedAt);
     }
 
     /// <summary>Polls every 200 ms for 60 s after a heal (or restart): when work resumed, when the process had connections again, and how many at most.</summary>
-    private async Task<FaultResult> FollowAsync(string name, bool isPartition, TimeSpan from, int before, AppProcess app, Func<Task<bool>> resumed, Load? apiLoad)
+    private async Task<FaultResult> FollowAsync(
+        string name, bool isPartition, TimeSpan from, int before, AppProcess app, Func<Task<bool>> resumed, Load? apiLoad, DateTimeOffset? killedAt = null)
     {
         double? recovery = null, back = null;
         int most = 0, now = 0;
@@ -121,7 +128,8 @@ internal sealed class Faults(Settings settings, Stopwatch clock, NpgsqlDataSourc
             }
             await Task.Delay(200);
         }
-        return new FaultResult(name, isPartition, recovery, before, back, most, now);
+        var killedLeft = killedAt is { } kill ? await ConnectionsAsync(app, startedBefore: kill) : 0;
+        return new FaultResult(name, isPartition, recovery, before, back, most, now, killedLeft);
     }
 
     /// <summary>A Worker resumed once it took a job (a Processing state naming its server, pid included) after the heal.</summary>
@@ -140,11 +148,13 @@ internal sealed class Faults(Settings settings, Stopwatch clock, NpgsqlDataSourc
         return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
     }
 
-    public async Task<int> ConnectionsAsync(AppProcess app)
+    /// <summary>The backends of <paramref name="app"/>'s pools; with <paramref name="startedBefore"/>, only those older than it.</summary>
+    public async Task<int> ConnectionsAsync(AppProcess app, DateTimeOffset? startedBefore = null)
     {
         await using var command = db.CreateCommand(
-            "SELECT count(*)::int FROM pg_stat_activity WHERE application_name IN ($1, $1 || ' (reads)')");
+            "SELECT count(*)::int FROM pg_stat_activity WHERE application_name IN ($1, $1 || ' (reads)') AND ($2::timestamptz IS NULL OR backend_start < $2)");
         command.Parameters.AddWithValue(app.ApplicationName);
+        command.Parameters.Add(new NpgsqlParameter { Value = (object?)startedBefore ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz });
         return (int)(await command.ExecuteScalarAsync())!;
     }
 

@@ -41,8 +41,9 @@ internal sealed class Verdict(Settings settings, IReadOnlyList<Sample> samples, 
 
         var connections = faults.Select(f => f.ConnectionsBackSeconds is { } back
             ? I($"{f.Name}: {f.ConnectionsBefore} before; connected again after {back:F1} s; at most {f.ConnectionsMostAfter}, {f.ConnectionsAtEnd} at 60 s")
+                + (f.IsPartition ? "" : I($" (a new process; the killed one's left: {f.KilledProcessConnectionsAtEnd})"))
             : I($"{f.Name}: {f.ConnectionsBefore} before; none within 60 s"));
-        Row("PostgreSQL connections of the faulted process in the 60 s after each fault heals (connected again; at most the count before + max(2, a fifth): no leak)",
+        Row("PostgreSQL connections of the faulted process in the 60 s after each fault heals (connected again; after a partition at most the count before + max(2, a fifth); after a restart none of the killed process's left: no leak)",
             string.Join("; ", connections), "back within 60 s", faults.All(f => f.ConnectionsBack));
 
         // Job rate over the last retention period of the load, from hangfire.job's ids.
