@@ -63,11 +63,6 @@ public static class JobStorageServiceCollectionExtensions
     /// <summary>The JOB_RETENTION setting's name.</summary>
     public const string JobRetentionKey = "JOB_RETENTION";
 
-    /// <summary>How long a succeeded job's rows are kept: <c>JOB_RETENTION</c> (<see cref="JobStorageSettings.JobRetention"/>).</summary>
-    /// <exception cref="Microsoft.Extensions.Options.OptionsValidationException">Less than a second; the message names the setting.</exception>
-    /// <exception cref="InvalidOperationException">Not a duration; the message names the setting.</exception>
-    public static TimeSpan JobRetention(IConfiguration configuration) => Settings.Read<JobStorageSettings>(configuration).JobRetention;
-
     /// <summary>The storage options of <paramref name="configuration"/>'s settings.</summary>
     public static PostgreSqlStorageOptions StorageOptions(IConfiguration configuration) => StorageOptions(Settings.Read<JobStorageSettings>(configuration));
 

@@ -1,4 +1,5 @@
 using Cruddur.Shared.Activities;
+using Cruddur.Shared.Configuration;
 using Cruddur.Shared.Jobs;
 using Cruddur.Tests.Fixtures;
 using Cruddur.Worker.Activities;
@@ -45,8 +46,8 @@ public sealed class JobRetentionTests(PostgresServer server)
     [Fact]
     public void JOB_RETENTION_is_an_hour_by_default_and_a_bad_value_is_refused_with_its_name()
     {
-        static TimeSpan Retention(string? value) => JobStorageServiceCollectionExtensions.JobRetention(
-            new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { [JobStorageServiceCollectionExtensions.JobRetentionKey] = value }).Build());
+        static TimeSpan Retention(string? value) => Settings.Read<JobStorageSettings>(
+            new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { [JobStorageServiceCollectionExtensions.JobRetentionKey] = value }).Build()).JobRetention;
 
         Assert.Equal(TimeSpan.FromHours(1), Retention(null));
         Assert.Equal(TimeSpan.FromDays(1), Retention("1.00:00:00"));
