@@ -15,6 +15,28 @@ internal sealed class Window
     public ConcurrentQueue<double> FeedMs { get; } = new();
     public ConcurrentDictionary<string, int> Errors { get; } = new(StringComparer.Ordinal);
     public ConcurrentDictionary<string, int> Expected { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>2xx answers slower than <see cref="Load.SlowMs"/>: when they were due and done, to find a stall's moment.</summary>
+    public ConcurrentQueue<(string What, double DueS, double DoneS)> Slow { get; } = new();
+
+    private long _maxLoopGapTicks;
+
+    /// <summary>The longest the driver's own send loop went between turns (1 ms asked): a stall of the driver itself.</summary>
+    public double MaxLoopGapMs => TimeSpan.FromTicks(Interlocked.Read(ref _maxLoopGapTicks)).TotalMilliseconds;
+
+    public void NoteLoopGap(TimeSpan gap)
+    {
+        var seen = Interlocked.Read(ref _maxLoopGapTicks);
+        while (gap.Ticks > seen)
+        {
+            var was = Interlocked.CompareExchange(ref _maxLoopGapTicks, gap.Ticks, seen);
+            if (was == seen)
+            {
+                return;
+            }
+            seen = was;
+        }
+    }
 }
 
 /// <summary>
@@ -26,6 +48,8 @@ internal sealed class Window
 internal sealed class Load(Settings settings, Uri api, Stopwatch clock, Faults faults, AmazonSQSClient sqs) : IDisposable
 {
     public static readonly TimeSpan WindowLength = TimeSpan.FromSeconds(30);
+
+    public const double SlowMs = 500;
 
     private readonly HttpClient _http = new(new SocketsHttpHandler
     {
@@ -98,8 +122,12 @@ internal sealed class Load(Settings settings, Uri api, Stopwatch clock, Faults f
         }
         var start = clock.Elapsed;
         var sent = 0;
+        var turn = clock.Elapsed;
         while (!stop.IsCancellationRequested)
         {
+            var now = clock.Elapsed;
+            Now.NoteLoopGap(now - turn);
+            turn = now;
             var due = (int)((clock.Elapsed - start).TotalSeconds * rate) + 1;
             for (; sent < due; sent++)
             {
@@ -169,7 +197,13 @@ internal sealed class Load(Settings settings, Uri api, Stopwatch clock, Faults f
             var status = await send();
             if ((int)status is >= 200 and < 300)
             {
-                latencies(Now).Enqueue((clock.Elapsed - dueAt).TotalMilliseconds);
+                var done = clock.Elapsed;
+                var window = Now;
+                latencies(window).Enqueue((done - dueAt).TotalMilliseconds);
+                if ((done - dueAt).TotalMilliseconds > SlowMs)
+                {
+                    window.Slow.Enqueue((what, dueAt.TotalSeconds, done.TotalSeconds));
+                }
                 return;
             }
             if (status == HttpStatusCode.ServiceUnavailable && faults.ApiCutAround(clock.Elapsed))

@@ -100,6 +100,9 @@ await using (var csv = new StreamWriter(Path.Combine(settings.OutDir, "samples.c
 }
 await loading;
 var results = await faulting;
+// Each 2xx slower than Load.SlowMs, by when it was due and done: a stall shows as a run of them with one end.
+await File.WriteAllLinesAsync(Path.Combine(settings.OutDir, "slow.csv"), load.Windows.SelectMany(w => w.Slow).OrderBy(s => s.DueS)
+    .Select(s => FormattableString.Invariant($"{s.What},{s.DueS:F3},{s.DoneS:F3},{(s.DoneS - s.DueS) * 1000:F0}")).Prepend("what,due_s,done_s,ms"));
 
 // Every post answered 202 and every sign-up SQS took must be stored exactly once: counted in the database, after
 // the Workers drained (a killed Worker's jobs come back after Hangfire's invisibility timeout, 120 s by default).

@@ -9,7 +9,7 @@ internal sealed record Sample(
     Dictionary<string, int> Connections, long JobRows, long StateRows, long ParameterRows, long QueueDepth, long MaxJobId,
     double HangfireMb, long ActivityRows, double ActivitiesMb, long HangfireDeadTuples, long ActivitiesDeadTuples,
     int Posts, double PostP50, double PostP99, int Feeds, double FeedP50, double FeedP99,
-    IReadOnlyDictionary<string, int> Errors, IReadOnlyDictionary<string, int> Expected);
+    IReadOnlyDictionary<string, int> Errors, IReadOnlyDictionary<string, int> Expected, CpuUse Cpu, double DriverLoopGapMs, int Slow);
 
 internal sealed class Sampler(NpgsqlDataSource db)
 {
@@ -17,7 +17,11 @@ internal sealed class Sampler(NpgsqlDataSource db)
         "seconds,api_rss_mb,worker1_rss_mb,worker2_rss_mb,api_gc_heap_mb,worker1_gc_heap_mb,worker2_gc_heap_mb,"
         + "api_threads,worker1_threads,worker2_threads,api_connections,worker1_connections,worker2_connections,other_connections,"
         + "hangfire_job_rows,hangfire_state_rows,hangfire_jobparameter_rows,queue_depth,hangfire_mb,hangfire_dead_tuples,"
-        + "activities_rows,activities_mb,activities_dead_tuples,posts,post_p50_ms,post_p99_ms,feeds,feed_p50_ms,feed_p99_ms,errors,expected_503s";
+        + "activities_rows,activities_mb,activities_dead_tuples,posts,post_p50_ms,post_p99_ms,feeds,feed_p50_ms,feed_p99_ms,errors,expected_503s,"
+        + "machine_busy_pct,machine_iowait_pct,api_cpu_pct,worker1_cpu_pct,worker2_cpu_pct,postgres_cpu_pct,driver_cpu_pct,driver_gc_pause_ms,"
+        + "driver_max_loop_gap_ms,slow_requests";
+
+    private readonly CpuMeter _cpu = new();
 
     public async Task<Sample> TakeAsync(double seconds, IReadOnlyList<AppProcess> apps, Window window)
     {
@@ -79,7 +83,8 @@ internal sealed class Sampler(NpgsqlDataSource db)
         return new Sample(seconds, rss, gc, threads, connections, jobRows, stateRows, parameterRows, queueDepth, maxJobId,
             hangfireBytes / 1048576, activityRows, activitiesBytes / 1048576, hangfireDead, activitiesDead,
             posts.Length, Percentile(posts, 0.50), Percentile(posts, 0.99), feeds.Length, Percentile(feeds, 0.50), Percentile(feeds, 0.99),
-            new Dictionary<string, int>(window.Errors), new Dictionary<string, int>(window.Expected));
+            new Dictionary<string, int>(window.Errors), new Dictionary<string, int>(window.Expected), _cpu.Take(apps),
+            window.MaxLoopGapMs, window.Slow.Count);
     }
 
     /// <summary>Resident memory (MB) and threads of a process, from /proc (0 while it is not running).</summary>
@@ -123,6 +128,9 @@ internal sealed class Sampler(NpgsqlDataSource db)
             .Concat(names.Append("other").Select(n => F(s.Connections.GetValueOrDefault(n))))
             .Concat([F(s.JobRows), F(s.StateRows), F(s.ParameterRows), F(s.QueueDepth), F(s.HangfireMb), F(s.HangfireDeadTuples),
                 F(s.ActivityRows), F(s.ActivitiesMb), F(s.ActivitiesDeadTuples), F(s.Posts), F(s.PostP50), F(s.PostP99),
-                F(s.Feeds), F(s.FeedP50), F(s.FeedP99), $"\"{Kinds(s.Errors)}\"", $"\"{Kinds(s.Expected)}\""]));
+                F(s.Feeds), F(s.FeedP50), F(s.FeedP99), $"\"{Kinds(s.Errors)}\"", $"\"{Kinds(s.Expected)}\"",
+                F(s.Cpu.MachineBusyPct), F(s.Cpu.MachineIowaitPct)])
+            .Concat(names.Select(n => F(s.Cpu.ProcessPct.GetValueOrDefault(n))))
+            .Concat([F(s.Cpu.PostgresPct), F(s.Cpu.DriverPct), F(s.Cpu.DriverGcPauseMs), F(s.DriverLoopGapMs), F(s.Slow)]));
     }
 }
