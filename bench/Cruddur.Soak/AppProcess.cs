@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Cruddur.Tests.Fixtures;
 
 namespace Cruddur.Soak;
 
@@ -17,7 +16,7 @@ internal sealed class AppProcess(string name, string dll, Settings settings, IRe
     /// <summary>The application_name its connections carry (the read pool's add " (reads)").</summary>
     public string ApplicationName => $"soak-{name}";
 
-    public TcpForwarder Proxy { get; } = new("127.0.0.1", settings.PostgresPort);
+    public ProxyProcess Proxy { get; } = new("127.0.0.1", settings.PostgresPort);
 
     public int Pid => _process?.Id ?? 0;
 

@@ -6,6 +6,10 @@ using Cruddur.Soak;
 using Npgsql;
 
 // bin/soak's driver: see Settings.Usage. Exits 0 when every row of the pass table holds, 1 otherwise, 2 on bad usage.
+if (args is ["proxy", ..])
+{
+    return await ProxyProcess.RunAsync(args); // a partition proxy, started by the driver itself (ProxyProcess)
+}
 if (Settings.Parse(args) is not { } settings)
 {
     Console.Error.WriteLine($"usage: {Settings.Usage}");

@@ -60,6 +60,11 @@ public sealed class TcpForwarder(string targetHost, int targetPort) : IAsyncDisp
         {
             try
             {
+                // No Nagle on either leg: PostgreSQL's answers are small and come in pieces, and a piece held back
+                // for the ACK of the one before waited out the peer's delayed ACK (40 ms), so every round trip through
+                // the proxy could cost 40 ms more (the soak's posts took 75 ms at the median instead of 10).
+                client.NoDelay = true;
+                server.NoDelay = true;
                 await server.ConnectAsync(targetHost, targetPort, link.Token);
                 var a = client.GetStream().CopyToAsync(server.GetStream(), link.Token);
                 var b = server.GetStream().CopyToAsync(client.GetStream(), link.Token);
