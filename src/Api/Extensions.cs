@@ -39,6 +39,8 @@ public static class Extensions
         services.AddSingleton<ActivityBatcher>();
         services.AddHostedService(provider => provider.GetRequiredService<ActivityBatcher>());
         services.AddSingleton<ActivityReader>();
+        var feedCache = services.AddSettings<FeedCacheOptions>(builder.Configuration);
+        services.AddOutputCache(cache => cache.AddPolicy(FeedCachePolicy.Name, new FeedCachePolicy(feedCache.TimeToLive)));
         services.AddCognitoUsersIngress(builder.Configuration);
         services.AddCognitoAuthentication(builder.Configuration);
         services.AddCruddurTelemetry(builder.Configuration, "cruddur-api",
@@ -67,6 +69,7 @@ public static class Extensions
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseCognitoAuthentication();
+        app.UseOutputCache();
         app.MapActivitiesApi();
         app.MapJobsApi();
         app.MapCruddurDashboard();

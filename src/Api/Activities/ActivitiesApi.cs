@@ -46,8 +46,12 @@ public static class ActivitiesApi
                 .ProducesProblem(StatusCodes.Status403Forbidden)
                 .ProducesProblem(StatusCodes.Status409Conflict);
         }
-        api.MapGet("/home", HomeAsync)
-            .Produces<IReadOnlyList<FeedActivity>>(StatusCodes.Status200OK)
+        var home = api.MapGet("/home", HomeAsync);
+        if (routes.ServiceProvider.GetRequiredService<FeedCacheOptions>().TimeToLive > TimeSpan.Zero)
+        {
+            home.CacheOutput(FeedCachePolicy.Name);
+        }
+        home.Produces<IReadOnlyList<FeedActivity>>(StatusCodes.Status200OK)
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         api.MapGet("/{uuid:guid}", GetAsync)

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Transactions;
 using Hangfire;
 using Hangfire.Common;
 using Hangfire.States;
@@ -32,6 +33,14 @@ public sealed class HangfireJobQueue(IBackgroundJobClient client) : IJobQueue
         var traceParent = Activity.Current is { IdFormat: ActivityIdFormat.W3C } activity ? activity.Id : null;
         var job = Job.FromExpression<IFunctionDispatcher>(
             dispatcher => dispatcher.DispatchAsync(contract.Function, payload, traceParent, null, CancellationToken.None), contract.Queue);
-        return client.Create(job, new EnqueuedState(contract.Queue));
+        // Hangfire.PostgreSql writes a new job in two transactions (the job row, then its Enqueued state and queue
+        // row), each a commit the post waits for. In an ambient scope both join it (the storage's
+        // EnableTransactionScopeEnlistment) on one connection (Npgsql hands the enlisted one back), so a job is
+        // stored with one commit, and a crash between the two can no longer leave a job without a state.
+        using var scope = new TransactionScope(TransactionScopeOption.RequiresNew,
+            new TransactionOptions { IsolationLevel = IsolationLevel.ReadCommitted, Timeout = TransactionManager.DefaultTimeout });
+        var id = client.Create(job, new EnqueuedState(contract.Queue));
+        scope.Complete();
+        return id;
     }
 }

@@ -90,7 +90,9 @@ public static class JobStorageServiceCollectionExtensions
             // a minute (chaos scenario c). Hangfire holds these locks for milliseconds (state changes, schedulers).
             DistributedLockTimeout = TimeSpan.FromSeconds(settings.LockTimeoutSeconds),
             UseNativeDatabaseTransactions = true,
-            EnableTransactionScopeEnlistment = false,
+            // A job's two transactions join HangfireJobQueue's scope, and commit once; without an ambient scope (every
+            // other storage call) each transaction is its own, as before.
+            EnableTransactionScopeEnlistment = true,
             // Expired rows are deleted every tenth of the retention (at least every second, at most hourly, Hangfire's
             // default), so the tables hold at most ~1.1 retentions of jobs (issue 17's bound: 1.2).
             JobExpirationCheckInterval = TimeSpan.FromTicks(Math.Clamp(settings.JobRetention.Ticks / 10, TimeSpan.TicksPerSecond, TimeSpan.TicksPerHour)),

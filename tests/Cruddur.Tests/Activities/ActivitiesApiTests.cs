@@ -201,6 +201,28 @@ public sealed class ActivitiesApiTests(PostgresServer server) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_feed_is_served_from_memory_for_FEED_CACHE_MS_then_shows_what_was_stored()
+    {
+        await using var api = new ApiFactory(_stack.Db.Url, new Dictionary<string, string?> { ["FEED_CACHE_MS"] = "5000" });
+        using var http = api.CreateClient();
+        async Task<string?> NewestAsync(string query = "") =>
+            (await http.GetFromJsonAsync<JsonElement>($"/api/activities/home{query}"))[0].GetProperty("message").GetString();
+        const string Insert = "INSERT INTO activities (user_uuid, message) VALUES ((SELECT uuid FROM users WHERE handle = 'bayko'), @message)";
+        await _stack.Db.ExecuteAsync(Insert.Replace("@message", "'older'", StringComparison.Ordinal));
+
+        var first = await NewestAsync();
+        await _stack.Db.ExecuteAsync(Insert.Replace("@message", "'newer'", StringComparison.Ordinal));
+        var again = await NewestAsync();
+        var otherPage = await NewestAsync("?limit=5");
+        var later = await Eventually.ReachesAsync(() => NewestAsync(), newest => newest == "newer", "the stored activity on the cached feed");
+
+        Assert.Equal("older", first);
+        Assert.Equal("older", again); // the same page, from memory: no query ran
+        Assert.Equal("newer", otherPage); // another page is another entry
+        Assert.Equal("newer", later);
+    }
+
+    [Fact]
     public async Task Job_status_says_succeeded_failed_with_its_reason_or_404()
     {
         var succeeded = await _stack.Worker.Jobs.EnqueueAsync(new CreateActivityJob(Guid.CreateVersion7(), "bayko", "ok", DateTimeOffset.UtcNow, DateTimeOffset.UtcNow.AddDays(1)));

@@ -1,0 +1,45 @@
+using Cruddur.Shared.Activities;
+using Cruddur.Shared.Data;
+using Cruddur.Shared.Jobs;
+using Cruddur.Tests.Fixtures;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Cruddur.Tests.Hosting;
+
+/// <summary>
+/// Enqueueing (the Api's group commit, a Worker's own enqueues) stores a job with one commit: its row, its Enqueued
+/// state and its queue row, which Hangfire.PostgreSql writes in two transactions, are made in one, so an enqueue
+/// that fails half-way leaves nothing behind.
+/// </summary>
+public sealed class JobCreationTests(PostgresServer server)
+{
+    [Fact]
+    public async Task An_enqueue_that_fails_at_its_state_leaves_no_job_row_behind()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["CONNECTION_URL"] = db.Url }).Build();
+        var services = new ServiceCollection().AddLogging();
+        services.AddCruddurData(configuration).AddCruddurJobStorage(configuration); // as the Api: a client, no server
+        await using var provider = services.BuildServiceProvider();
+        var jobs = provider.GetRequiredService<IJobQueue>();
+        var now = DateTimeOffset.UtcNow;
+        CreateActivityJob[] batch = [new(Guid.CreateVersion7(), "bayko", "one commit", now, now.AddDays(1))];
+        // The second of Hangfire.PostgreSql's two writes (the Enqueued state) fails, as a crash or a cut would stop it.
+        await db.ExecuteAsync("""
+            CREATE FUNCTION public.refuse_state() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$;
+            CREATE TRIGGER refuse_state BEFORE INSERT ON hangfire.state FOR EACH ROW EXECUTE FUNCTION public.refuse_state();
+            """);
+
+        var failed = await Record.ExceptionAsync(() => jobs.EnqueueBatchAsync(batch));
+        var left = await db.ScalarAsync<long>("SELECT count(*) FROM hangfire.job");
+        await db.ExecuteAsync("DROP TRIGGER refuse_state ON hangfire.state");
+        var job = await jobs.EnqueueBatchAsync(batch);
+
+        Assert.Contains("refused by the test", failed?.ToString() ?? "(no exception)", StringComparison.Ordinal);
+        Assert.Equal(0, left); // the job row went with its state: nothing half-stored
+        Assert.Equal("Enqueued", await db.ScalarAsync<string>($"SELECT statename FROM hangfire.job WHERE id = {job}"));
+        Assert.Equal(1L, await db.ScalarAsync<long>($"SELECT count(*) FROM hangfire.jobqueue WHERE jobid = {job}"));
+    }
+}
