@@ -32,8 +32,22 @@ internal sealed class AppProcess(string name, string dll, Settings settings, IRe
             start.Environment[key] = value;
         }
         _process = Process.Start(start) ?? throw new InvalidOperationException($"{name} did not start");
-        StartCounters();
+        // dotnet-counters attaches once the process is up: attached at its very start, a Worker once stayed at
+        // 7 threads, its main thread waiting, with no connection made, for minutes (a run that never began).
+        var pid = _process.Id;
+        _ = Task.Delay(TimeSpan.FromSeconds(10)).ContinueWith(_ =>
+        {
+            lock (_countersLock)
+            {
+                if (Pid == pid && !HasExited)
+                {
+                    StartCounters();
+                }
+            }
+        }, TaskScheduler.Default);
     }
+
+    private readonly Lock _countersLock = new();
 
     private Process? _counters;
     private string? _countersFile;
@@ -90,7 +104,10 @@ internal sealed class AppProcess(string name, string dll, Settings settings, IRe
     {
         _process?.Kill();
         _process?.WaitForExit();
-        StopCounters();
+        lock (_countersLock)
+        {
+            StopCounters();
+        }
     }
 
     private void StopCounters()
