@@ -30,9 +30,10 @@ internal sealed class CpuMeter
         foreach (var app in apps)
         {
             var ticks = ReadProcess(app.Pid);
-            // A restarted process starts from 0: its first window counts from its start.
+            // A restarted process starts from 0: its first window counts from its start. A process that is gone
+            // (killed, not restarted yet) reads 0 and used nothing since.
             var before = _processes.TryGetValue(app.Name, out var seen) && seen.Pid == app.Pid ? seen.Ticks : 0;
-            use[app.Name] = (ticks - before) / TicksPerSecond / seconds * 100;
+            use[app.Name] = Math.Max(ticks - before, 0) / TicksPerSecond / seconds * 100;
             _processes[app.Name] = (app.Pid, ticks);
         }
         var postgres = ReadPostgres();
