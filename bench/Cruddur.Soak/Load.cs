@@ -3,8 +3,8 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Text;
-using System.Text.Json;
 using Amazon.SQS;
+using Cruddur.Tests.Fixtures;
 
 namespace Cruddur.Soak;
 
@@ -230,7 +230,8 @@ internal sealed class Load(Settings settings, Uri api, Stopwatch clock, Faults f
     {
         try
         {
-            await sqs.SendMessageAsync(settings.UsersQueueUrl, SignUp(n));
+            await sqs.SendMessageAsync(settings.UsersQueueUrl, CognitoEvents.PostConfirmation(
+                handle: $"soaku{n}", email: $"soaku{n}@example.com", name: $"Soak {n}", sub: SignUpSub(n)));
             SentSignUps.Enqueue(n);
         }
         catch (AmazonSQSException)
@@ -241,25 +242,4 @@ internal sealed class Load(Settings settings, Uri api, Stopwatch clock, Faults f
 
     /// <summary>Sign-up n's Cognito sub, a UUID as Cognito's are, so the end can find the user.</summary>
     public static string SignUpSub(int n) => $"00000000-0000-4000-8000-{n.ToString("D12", CultureInfo.InvariantCulture)}";
-
-    /// <summary>A Cognito PostConfirmation event as the Cognito trigger puts it on the queue.</summary>
-    private static string SignUp(int n) => JsonSerializer.Serialize(new
-    {
-        version = "1",
-        triggerSource = "PostConfirmation_ConfirmSignUp",
-        region = "us-east-1",
-        userPoolId = "us-east-1_Cruddur",
-        userName = $"soaku{n}",
-        request = new
-        {
-            userAttributes = new Dictionary<string, string>
-            {
-                ["sub"] = SignUpSub(n),
-                ["name"] = $"Soak {n}",
-                ["email"] = $"soaku{n}@example.com",
-                ["preferred_username"] = $"soaku{n}",
-            },
-        },
-        response = new { },
-    });
 }
