@@ -60,31 +60,43 @@ internal static class OpenLoop
         var total = rate * seconds;
         var latencies = new double[total];
         var unexpected = 0;
-        var inFlight = new List<Task>(total);
+        var inFlight = new Task[total];
         var clock = Stopwatch.StartNew();
-        var sent = 0;
-        while (sent < total)
+        // The schedule runs on a thread of its own that sleeps 1 ms at a time (nanosleep) and starts every request
+        // due by then on itself: each request's latency counts from its due time, so the sender's own lateness
+        // counts against the server measured. With Task.Delay(1) and Task.Run per request on the thread pool, /healthz
+        // at 1,000/s measured p50 / p99 2.47 / 5.23 ms, most of it the generator's timer and queueing.
+        var sender = new Thread(() =>
         {
-            // Everything due by now is sent now; each keeps its own due time.
-            var due = Math.Min(total, (int)(clock.Elapsed.TotalSeconds * rate) + 1);
-            for (; sent < due; sent++)
+            var sent = 0;
+            while (sent < total)
             {
-                var i = sent;
-                var dueAt = TimeSpan.FromSeconds((double)i / rate);
-                inFlight.Add(Task.Run(async () =>
+                // Everything due by now is sent now; each keeps its own due time.
+                var due = Math.Min(total, (int)(clock.Elapsed.TotalSeconds * rate) + 1);
+                for (; sent < due; sent++)
                 {
-                    var ok = await SendAsync(http, url, post);
-                    latencies[i] = (clock.Elapsed - dueAt).TotalMilliseconds;
-                    if (!ok)
-                    {
-                        Interlocked.Increment(ref unexpected);
-                    }
-                }));
+                    var i = sent;
+                    var dueAt = TimeSpan.FromSeconds((double)i / rate);
+                    inFlight[i] = Measure(i, dueAt);
+                }
+                Thread.Sleep(1);
             }
-            await Task.Delay(1);
-        }
+        })
+        { IsBackground = true, Name = "open-loop sender" };
+        sender.Start();
+        await Task.Run(sender.Join);
         await Task.WhenAll(inFlight);
         return new Run(latencies, unexpected, clock.Elapsed);
+
+        async Task Measure(int i, TimeSpan dueAt)
+        {
+            var ok = await SendAsync(http, url, post);
+            latencies[i] = (clock.Elapsed - dueAt).TotalMilliseconds;
+            if (!ok)
+            {
+                Interlocked.Increment(ref unexpected);
+            }
+        }
     }
 
     private static async Task<bool> SendAsync(HttpClient http, Uri url, bool post)
