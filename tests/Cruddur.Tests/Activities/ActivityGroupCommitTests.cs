@@ -54,6 +54,50 @@ public sealed class ActivityGroupCommitTests(PostgresServer server) : IAsyncLife
     }
 
     [Fact]
+    public async Task A_post_arriving_soon_after_a_commit_began_waits_for_the_interval_and_shares_the_next_job()
+    {
+        // Pacing only: no linger, batches far from full, an interval a slow machine cannot blur.
+        await using var api = new ApiFactory(_db.Url, new Dictionary<string, string?>
+        {
+            ["ACTIVITY_BATCH_MAX_SIZE"] = "500",
+            ["ACTIVITY_BATCH_LINGER_MS"] = "0",
+            ["ACTIVITY_BATCH_MIN_INTERVAL_MS"] = "3000",
+        });
+        using var http = api.CreateClient();
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var first = await JobIdAsync(await PostAsync(http, "bayko", "the first, committed at once"));
+        var firstAnswered = clock.Elapsed;
+        var next = await Task.WhenAll(Enumerable.Range(1, 3).Select(n => PostAsync(http, "bayko", $"paced {n}")));
+        var nextAnswered = clock.Elapsed;
+
+        var nextJobs = await Task.WhenAll(next.Select(JobIdAsync));
+        Assert.Single(nextJobs.Distinct());
+        Assert.NotEqual(first, nextJobs[0]);
+        // They waited for the interval from the first commit's start, which came before the first 202.
+        Assert.True(nextAnswered >= TimeSpan.FromMilliseconds(3000) - TimeSpan.FromMilliseconds(50),
+            $"the paced posts were answered {nextAnswered.TotalMilliseconds:F0} ms after the first was sent ({firstAnswered.TotalMilliseconds:F0} ms for the first)");
+    }
+
+    [Fact]
+    public async Task A_full_batch_is_committed_without_waiting_for_the_interval()
+    {
+        await using var api = new ApiFactory(_db.Url, new Dictionary<string, string?>
+        {
+            ["ACTIVITY_BATCH_MAX_SIZE"] = "5",
+            ["ACTIVITY_BATCH_LINGER_MS"] = "120000",
+            ["ACTIVITY_BATCH_MIN_INTERVAL_MS"] = "600000",
+        });
+        using var http = api.CreateClient();
+        await Task.WhenAll(Enumerable.Range(1, 5).Select(n => PostAsync(http, "bayko", $"first batch {n}")));
+
+        // Within ten minutes of the first commit's start, but full: committed at once (HttpClient gives up after 100 s).
+        var responses = await Task.WhenAll(Enumerable.Range(1, 5).Select(n => PostAsync(http, "bayko", $"second batch {n}")));
+
+        Assert.Single((await Task.WhenAll(responses.Select(JobIdAsync))).Distinct());
+    }
+
+    [Fact]
     public async Task When_the_batch_cannot_be_committed_every_post_in_it_gets_503_and_nothing_is_accepted()
     {
         await using var api = new ApiFactory(_db.Url, Batching(5),
@@ -78,6 +122,12 @@ public sealed class ActivityGroupCommitTests(PostgresServer server) : IAsyncLife
 
         Assert.Equal(HttpStatusCode.UnprocessableEntity, before.StatusCode);
         Assert.Equal(HttpStatusCode.Accepted, after.StatusCode);
+    }
+
+    private static async Task<string> JobIdAsync(HttpResponseMessage response)
+    {
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        return JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("job_id").GetString()!;
     }
 
     private static Task<HttpResponseMessage> PostAsync(HttpClient http, string handle, string message) =>
