@@ -13,11 +13,12 @@ namespace Cruddur.Tests.Activities;
 /// <summary>The Api's group commit: concurrent posts share one job, and each 202 comes only after that job is committed.</summary>
 public sealed class ActivityGroupCommitTests(PostgresServer server) : IAsyncLifetime
 {
-    // A batch closes when it is full, not by time: posts sent together share it however slowly the machine runs.
-    private static Dictionary<string, string?> Batching(int size) => new()
+    // By default a batch closes when it is full, not by time: posts sent together share it however slowly the machine runs.
+    private static Dictionary<string, string?> Batching(int size, int lingerMs = 120_000, int minIntervalMs = 20) => new()
     {
         ["ACTIVITY_BATCH_MAX_SIZE"] = size.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        ["ACTIVITY_BATCH_LINGER_MS"] = "120000",
+        ["ACTIVITY_BATCH_LINGER_MS"] = lingerMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["ACTIVITY_BATCH_MIN_INTERVAL_MS"] = minIntervalMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
 
     private TestDatabase _db = null!;
@@ -57,12 +58,7 @@ public sealed class ActivityGroupCommitTests(PostgresServer server) : IAsyncLife
     public async Task A_post_arriving_soon_after_a_commit_began_waits_for_the_interval_and_shares_the_next_job()
     {
         // Pacing only: no linger, batches far from full, an interval a slow machine cannot blur.
-        await using var api = new ApiFactory(_db.Url, new Dictionary<string, string?>
-        {
-            ["ACTIVITY_BATCH_MAX_SIZE"] = "500",
-            ["ACTIVITY_BATCH_LINGER_MS"] = "0",
-            ["ACTIVITY_BATCH_MIN_INTERVAL_MS"] = "3000",
-        });
+        await using var api = new ApiFactory(_db.Url, Batching(500, lingerMs: 0, minIntervalMs: 3000));
         using var http = api.CreateClient();
 
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -82,12 +78,7 @@ public sealed class ActivityGroupCommitTests(PostgresServer server) : IAsyncLife
     [Fact]
     public async Task A_full_batch_is_committed_without_waiting_for_the_interval()
     {
-        await using var api = new ApiFactory(_db.Url, new Dictionary<string, string?>
-        {
-            ["ACTIVITY_BATCH_MAX_SIZE"] = "5",
-            ["ACTIVITY_BATCH_LINGER_MS"] = "120000",
-            ["ACTIVITY_BATCH_MIN_INTERVAL_MS"] = "600000",
-        });
+        await using var api = new ApiFactory(_db.Url, Batching(5, minIntervalMs: 600_000));
         using var http = api.CreateClient();
         await Task.WhenAll(Enumerable.Range(1, 5).Select(n => PostAsync(http, "bayko", $"first batch {n}")));
 
