@@ -13,7 +13,7 @@ internal sealed class AppProcess(string name, string dll, Settings settings, IRe
 
     public string Name => name;
 
-    /// <summary>The application_name its connections carry (the read pool's add " (reads)").</summary>
+    /// <summary>The application_name its connections carry (its other pools' add " (reads)" or " (async commit)").</summary>
     public string ApplicationName => $"soak-{name}";
 
     public ProxyProcess Proxy { get; } = new("127.0.0.1", settings.PostgresPort);

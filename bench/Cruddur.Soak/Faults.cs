@@ -152,7 +152,7 @@ internal sealed class Faults(Settings settings, Stopwatch clock, NpgsqlDataSourc
     public async Task<int> ConnectionsAsync(AppProcess app, DateTimeOffset? startedBefore = null)
     {
         await using var command = db.CreateCommand(
-            "SELECT count(*)::int FROM pg_stat_activity WHERE application_name IN ($1, $1 || ' (reads)') AND ($2::timestamptz IS NULL OR backend_start < $2)");
+            "SELECT count(*)::int FROM pg_stat_activity WHERE application_name IN ($1, $1 || ' (reads)', $1 || ' (async commit)') AND ($2::timestamptz IS NULL OR backend_start < $2)");
         command.Parameters.AddWithValue(app.ApplicationName);
         command.Parameters.Add(new NpgsqlParameter { Value = (object?)startedBefore ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz });
         return (int)(await command.ExecuteScalarAsync())!;

@@ -35,7 +35,7 @@ internal sealed class Sampler(NpgsqlDataSource db)
         }
         var connections = new Dictionary<string, int>();
         await using (var command = db.CreateCommand(
-            "SELECT regexp_replace(application_name, ' \\(reads\\)$', ''), count(*)::int FROM pg_stat_activity "
+            "SELECT regexp_replace(application_name, ' \\((reads|async commit)\\)$', ''), count(*)::int FROM pg_stat_activity "
             + "WHERE datname = 'cruddur' AND pid <> pg_backend_pid() GROUP BY 1"))
         await using (var reader = await command.ExecuteReaderAsync())
         {

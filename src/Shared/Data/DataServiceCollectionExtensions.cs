@@ -16,8 +16,17 @@ public static class DataServiceCollectionExtensions
     public const string ReadsKey = "reads";
 
     /// <summary>
-    /// Registers one <see cref="NpgsqlDataSource"/> for the process (from <c>CONNECTION_URL</c>) and a read pool
-    /// beside it (keyed <see cref="ReadsKey"/>), the templates, <see cref="Db"/>, the <see cref="DatabaseMigrator"/> and the
+    /// The service key of a pool whose commits return before PostgreSQL has flushed them to disk
+    /// (<c>synchronous_commit=off</c>): a crash of the server loses at most its last fraction of a second of them, never
+    /// a torn write, and they stay in order with every other commit. Only for writes that are redone from a durable
+    /// record when lost: the Worker's Hangfire bookkeeping (see <c>AddCruddurJobStorage</c>).
+    /// </summary>
+    public const string AsynchronousCommitKey = "asynchronous-commit";
+
+    /// <summary>
+    /// Registers one <see cref="NpgsqlDataSource"/> for the process (from <c>CONNECTION_URL</c>), a read pool
+    /// beside it (keyed <see cref="ReadsKey"/>) and an asynchronous-commit pool of the main pool's size (keyed
+    /// <see cref="AsynchronousCommitKey"/>, opened only by a process that asks for it), the templates, <see cref="Db"/>, the <see cref="DatabaseMigrator"/> and the
     /// database's retry pipelines (<see cref="DatabaseResilience"/>).
     /// <paramref name="maxPoolSize"/> sizes the main pool for the process (the Worker sizes it with its worker
     /// count); <c>DB_POOL_SIZE</c> overrides it, <c>DB_READ_POOL_SIZE</c> the read pool's. <paramref name="writeBounds"/>
@@ -26,7 +35,7 @@ public static class DataServiceCollectionExtensions
     public static IServiceCollection AddCruddurData(this IServiceCollection services, IConfiguration configuration, int? maxPoolSize = null, RetryBounds? writeBounds = null)
     {
         var settings = services.AddSettings<DatabaseSettings>(configuration);
-        services.AddSingleton(provider =>
+        NpgsqlConnectionStringBuilder Main()
         {
             var connection = new NpgsqlConnectionStringBuilder(ConnectionStringFrom(configuration));
             var poolSize = settings.PoolSize ?? maxPoolSize;
@@ -34,6 +43,15 @@ public static class DataServiceCollectionExtensions
             {
                 connection.MaxPoolSize = poolSize.Value;
             }
+            return connection;
+        }
+        services.AddSingleton(provider => Build(Main(), provider));
+        services.AddKeyedSingleton(AsynchronousCommitKey, (provider, _) =>
+        {
+            // A startup option, not a SET: Npgsql's reset on returning a connection to the pool (RESET ALL) keeps it.
+            var connection = Main();
+            connection.Options = $"{connection.Options} -c synchronous_commit=off".Trim();
+            connection.ApplicationName = $"{connection.ApplicationName} (async commit)";
             return Build(connection, provider);
         });
         services.AddKeyedSingleton(ReadsKey, (provider, _) =>

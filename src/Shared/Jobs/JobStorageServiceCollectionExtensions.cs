@@ -1,4 +1,5 @@
 using Cruddur.Shared.Configuration;
+using Cruddur.Shared.Data;
 using Cruddur.Shared.Resilience;
 using Hangfire;
 using Hangfire.AspNetCore;
@@ -23,8 +24,19 @@ public static class JobStorageServiceCollectionExtensions
     /// so several hosts can share a process, as the tests do. <c>waitForDatabase</c> is how long Hangfire's
     /// connections wait out a database outage before failing: zero for the Api, which answers 503 at once;
     /// a Worker waits (see <see cref="DataSourceConnectionFactory"/>).
+    /// <para>
+    /// <paramref name="asynchronousBookkeeping"/> is for a process that only runs jobs (the Worker): Hangfire's own writes
+    /// there (fetches, heartbeats, state changes, locks, counters) go through the asynchronous-commit pool
+    /// (<see cref="DataServiceCollectionExtensions.AsynchronousCommitKey"/>), so they no longer wait for the disk: 7 of a
+    /// job's 8 WAL flushes (docs/performance.md, "Asynchronous bookkeeping"). This loses nothing: the job itself was
+    /// committed durably by the process that created it; a function's own writes use the main pool and are durable when
+    /// it returns; and a server crash that takes the last bookkeeping commits leaves the job unfinished in Hangfire's
+    /// eyes, so it runs again after the invisibility timeout (and enqueues again any job it had split out), and every
+    /// function is idempotent. A process whose callers are promised a job (the Api's 202) must keep the default.
+    /// </para>
     /// </summary>
-    public static IServiceCollection AddCruddurJobStorage(this IServiceCollection services, IConfiguration configuration, TimeSpan waitForDatabase = default)
+    public static IServiceCollection AddCruddurJobStorage(
+        this IServiceCollection services, IConfiguration configuration, TimeSpan waitForDatabase = default, bool asynchronousBookkeeping = false)
     {
         var settings = services.AddSettings<JobStorageSettings>(configuration);
         var options = StorageOptions(settings);
@@ -41,7 +53,10 @@ public static class JobStorageServiceCollectionExtensions
                 ? provider.GetRequiredService<ResiliencePipelineProvider<string>>().GetPipeline(Retries.HangfireConnection)
                 : null;
             // How long a finished (succeeded or deleted) job keeps its rows; failed jobs stay until handled.
-            return new PostgreSqlStorage(new DataSourceConnectionFactory(provider.GetRequiredService<NpgsqlDataSource>(), open), options)
+            var dataSource = asynchronousBookkeeping
+                ? provider.GetRequiredKeyedService<NpgsqlDataSource>(DataServiceCollectionExtensions.AsynchronousCommitKey)
+                : provider.GetRequiredService<NpgsqlDataSource>();
+            return new PostgreSqlStorage(new DataSourceConnectionFactory(dataSource, open), options)
             {
                 JobExpirationTimeout = settings.JobRetention,
             };
