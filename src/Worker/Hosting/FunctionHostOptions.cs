@@ -32,6 +32,10 @@ internal sealed record FunctionHostOptions
 
     public TimeSpan DatabaseOutageWait => TimeSpan.FromSeconds(DatabaseOutageWaitSeconds);
 
-    /// <summary>Npgsql pool size: every worker thread may hold one connection for Hangfire and one for its function, plus headroom.</summary>
-    public int PoolSize => (WorkerCount * 2) + 10;
+    /// <summary>
+    /// The size of each of the Worker's two Npgsql pools: every worker thread may hold one connection of the main pool
+    /// for its function and one of the asynchronous-commit pool for Hangfire, plus headroom for timers and Hangfire's
+    /// own loops.
+    /// </summary>
+    public int PoolSize => WorkerCount + 10;
 }
