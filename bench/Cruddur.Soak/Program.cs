@@ -82,7 +82,8 @@ Console.WriteLine(FormattableString.Invariant(
 
 clock.Restart();
 using var load = new Load(settings, api, clock, faults, sqs);
-var sampler = new Sampler(db);
+using var disk = new DiskProbe(settings.DiskProbeDir);
+var sampler = new Sampler(db, disk);
 using var stop = new CancellationTokenSource(settings.Duration);
 var loading = load.RunAsync(stop.Token);
 var faulting = faults.RunAsync(apiProcess, worker1, worker2, load, CancellationToken.None);
@@ -99,7 +100,7 @@ await using (var csv = new StreamWriter(Path.Combine(settings.OutDir, "samples.c
         await csv.WriteLineAsync(Sampler.ToCsv(sample));
         await csv.FlushAsync();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{at.TotalSeconds,7:F0}s  RSS api {sample.Rss["api"]:F0} / w1 {sample.Rss["worker-1"]:F0} / w2 {sample.Rss["worker-2"]:F0} MB; jobs {sample.JobRows} (queued {sample.QueueDepth}); POST p99 {sample.PostP99:F1} ms ({sample.Posts}); feed p99 {sample.FeedP99:F1} ms; errors {sample.Errors.Values.Sum()}, expected 503s {sample.Expected.Values.Sum()}"));
+            $"{at.TotalSeconds,7:F0}s  RSS api {sample.Rss["api"]:F0} / w1 {sample.Rss["worker-1"]:F0} / w2 {sample.Rss["worker-2"]:F0} MB; jobs {sample.JobRows} (queued {sample.QueueDepth}); POST p99 {sample.PostP99:F1} ms ({sample.Posts}); feed p99 {sample.FeedP99:F1} ms; errors {sample.Errors.Values.Sum()}, expected 503s {sample.Expected.Values.Sum()}; disk sync max {sample.DiskSyncMaxMs:F1} ms"));
     }
 }
 await loading;

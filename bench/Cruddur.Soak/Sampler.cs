@@ -9,9 +9,10 @@ internal sealed record Sample(
     Dictionary<string, int> Connections, long JobRows, long StateRows, long ParameterRows, long QueueDepth, long MaxJobId,
     double HangfireMb, long ActivityRows, double ActivitiesMb, long HangfireDeadTuples, long ActivitiesDeadTuples,
     int Posts, double PostP50, double PostP99, int Feeds, double FeedP50, double FeedP99,
-    IReadOnlyDictionary<string, int> Errors, IReadOnlyDictionary<string, int> Expected, CpuUse Cpu, double DriverLoopGapMs, int Slow);
+    IReadOnlyDictionary<string, int> Errors, IReadOnlyDictionary<string, int> Expected, CpuUse Cpu, double DriverLoopGapMs, int Slow,
+    double? DiskSyncP99Ms, double? DiskSyncMaxMs);
 
-internal sealed class Sampler(NpgsqlDataSource db)
+internal sealed class Sampler(NpgsqlDataSource db, DiskProbe disk)
 {
     public static readonly string Header =
         "seconds,api_rss_mb,worker1_rss_mb,worker2_rss_mb,api_gc_heap_mb,worker1_gc_heap_mb,worker2_gc_heap_mb,"
@@ -19,12 +20,14 @@ internal sealed class Sampler(NpgsqlDataSource db)
         + "hangfire_job_rows,hangfire_state_rows,hangfire_jobparameter_rows,queue_depth,hangfire_mb,hangfire_dead_tuples,"
         + "activities_rows,activities_mb,activities_dead_tuples,posts,post_p50_ms,post_p99_ms,feeds,feed_p50_ms,feed_p99_ms,errors,expected_503s,"
         + "machine_busy_pct,machine_iowait_pct,api_cpu_pct,worker1_cpu_pct,worker2_cpu_pct,postgres_cpu_pct,driver_cpu_pct,driver_gc_pause_ms,"
-        + "driver_max_loop_gap_ms,slow_requests";
+        + "driver_max_loop_gap_ms,slow_requests,disk_sync_p99_ms,disk_sync_max_ms";
 
     private readonly CpuMeter _cpu = new();
 
     public async Task<Sample> TakeAsync(double seconds, IReadOnlyList<AppProcess> apps, Window window)
     {
+        var syncs = disk.Take();
+        Array.Sort(syncs);
         var rss = new Dictionary<string, double>();
         var gc = new Dictionary<string, double?>();
         var threads = new Dictionary<string, int>();
@@ -84,7 +87,8 @@ internal sealed class Sampler(NpgsqlDataSource db)
             hangfireBytes / 1048576, activityRows, activitiesBytes / 1048576, hangfireDead, activitiesDead,
             posts.Length, Percentile(posts, 0.50), Percentile(posts, 0.99), feeds.Length, Percentile(feeds, 0.50), Percentile(feeds, 0.99),
             new Dictionary<string, int>(window.Errors), new Dictionary<string, int>(window.Expected), _cpu.Take(apps),
-            window.MaxLoopGapMs, window.Slow.Count);
+            window.MaxLoopGapMs, window.Slow.Count,
+            syncs.Length == 0 ? null : Percentile(syncs, 0.99), syncs.Length == 0 ? null : syncs[^1]);
     }
 
     /// <summary>Resident memory (MB) and threads of a process, from /proc (0 while it is not running).</summary>
@@ -131,6 +135,7 @@ internal sealed class Sampler(NpgsqlDataSource db)
                 F(s.Feeds), F(s.FeedP50), F(s.FeedP99), $"\"{Kinds(s.Errors)}\"", $"\"{Kinds(s.Expected)}\"",
                 F(s.Cpu.MachineBusyPct), F(s.Cpu.MachineIowaitPct)])
             .Concat(names.Select(n => F(s.Cpu.ProcessPct.GetValueOrDefault(n))))
-            .Concat([F(s.Cpu.PostgresPct), F(s.Cpu.DriverPct), F(s.Cpu.DriverGcPauseMs), F(s.DriverLoopGapMs), F(s.Slow)]));
+            .Concat([F(s.Cpu.PostgresPct), F(s.Cpu.DriverPct), F(s.Cpu.DriverGcPauseMs), F(s.DriverLoopGapMs), F(s.Slow),
+                F(s.DiskSyncP99Ms), F(s.DiskSyncMaxMs)]));
     }
 }

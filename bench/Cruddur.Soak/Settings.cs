@@ -6,11 +6,12 @@ namespace Cruddur.Soak;
 internal sealed record Settings(
     int Minutes, int PostRate, int FeedRate, double SignUpRate, TimeSpan Retention, string OutDir,
     int PostgresPort, string PostgresPassword, string ApiDll, string WorkerDll,
-    string AwsEndpoint, string UsersQueueUrl, string UsersDlqUrl)
+    string AwsEndpoint, string UsersQueueUrl, string UsersDlqUrl, string DiskProbeDir)
 {
     public const string Usage =
         "Cruddur.Soak --minutes N --rate POSTS_PER_S --feed READS_PER_S --signups PER_S --retention HH:MM:SS --out DIR\n"
-        + "  environment: SOAK_PG_PORT, SOAK_PG_PASSWORD, SOAK_API_DLL, SOAK_WORKER_DLL, AWS_ENDPOINT_URL, COGNITO_USERS_QUEUE_URL, COGNITO_USERS_DLQ_URL";
+        + "  environment: SOAK_PG_PORT, SOAK_PG_PASSWORD, SOAK_API_DLL, SOAK_WORKER_DLL, AWS_ENDPOINT_URL, COGNITO_USERS_QUEUE_URL, COGNITO_USERS_DLQ_URL,\n"
+        + "  SOAK_DISK_PROBE_DIR (a folder on the cluster's filesystem)";
 
     public TimeSpan Duration => TimeSpan.FromMinutes(Minutes);
 
@@ -45,6 +46,6 @@ internal sealed record Settings(
             : throw new InvalidOperationException($"{name} is not set ({Usage})");
         return new Settings(minutes, rate, feed, signUps, retention, outDir,
             int.Parse(Env("SOAK_PG_PORT"), CultureInfo.InvariantCulture), Env("SOAK_PG_PASSWORD"), Env("SOAK_API_DLL"), Env("SOAK_WORKER_DLL"),
-            Env("AWS_ENDPOINT_URL"), Env("COGNITO_USERS_QUEUE_URL"), Env("COGNITO_USERS_DLQ_URL"));
+            Env("AWS_ENDPOINT_URL"), Env("COGNITO_USERS_QUEUE_URL"), Env("COGNITO_USERS_DLQ_URL"), Env("SOAK_DISK_PROBE_DIR"));
     }
 }

@@ -82,7 +82,10 @@ internal sealed class Verdict(Settings settings, IReadOnlyList<Sample> samples, 
         Row("work resumed after each partition healed (Api: first 202 to a post sent after the heal; Worker: its first job taken)",
             string.Join("; ", recoveries) + (restarted is null ? "" : I($" (reference: worker-2 took its first job {restarted.RecoverySeconds:F1} s after its restart)")),
             "≤ 5 s", faults.Where(f => f.IsPartition).All(f => f.RecoverySeconds <= 5));
-        return rows.ToString().TrimEnd();
+        // Evidence beside the p99 row, not a bound: whether the disk itself stalled in the two windows it compares.
+        static string Sync(Sample s) => s.DiskSyncMaxMs is { } max ? I($"{max:F1} ms (p99 {s.DiskSyncP99Ms:F1} ms)") : "no figure";
+        return rows.ToString().TrimEnd() + "\n\n"
+            + I($"Disk probe (8 KiB written and fdatasync'd every 100 ms beside the cluster, apart from our processes): the longest write+sync was {Sync(last)} in the last window and {Sync(first)} in the first steady window.");
     }
 
     private static Dictionary<string, int> Sum(IEnumerable<IReadOnlyDictionary<string, int>> kinds) => kinds
