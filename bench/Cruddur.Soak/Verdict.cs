@@ -40,10 +40,10 @@ internal sealed class Verdict(Settings settings, IReadOnlyList<Sample> samples, 
         Row(I($"Api and Worker RSS, last sample vs the sample at {reference.Seconds:F0} s"), string.Join("; ", rss), "≤ +15%", rssPass);
 
         var connections = faults.Select(f => f.ConnectionsBackSeconds is { } back
-            ? I($"{f.Name}: {f.ConnectionsBefore} before; connected again after {back:F1} s; at most {f.ConnectionsMostAfter}, {f.ConnectionsAtEnd} at 60 s")
+            ? I($"{f.Name}: at most {f.ConnectionsBefore} in the window before; connected again after {back:F1} s; at most {f.ConnectionsMostAfter}, {f.ConnectionsAtEnd} at 60 s")
                 + (f.IsPartition ? "" : I($" (a new process; the killed one's left: {f.KilledProcessConnectionsAtEnd})"))
-            : I($"{f.Name}: {f.ConnectionsBefore} before; none within 60 s"));
-        Row("PostgreSQL connections of the faulted process in the 60 s after each fault heals (connected again; after a partition at most the count before + max(2, a fifth); after a restart none of the killed process's left: no leak)",
+            : I($"{f.Name}: at most {f.ConnectionsBefore} in the window before; none within 60 s"));
+        Row("PostgreSQL connections of the faulted process in the 60 s after each fault heals (connected again; after a partition at most the most in the 60 s before the fault + max(2, a fifth); after a restart none of the killed process's left: no leak)",
             string.Join("; ", connections), "back within 60 s", faults.All(f => f.ConnectionsBack));
 
         // Job rate over the last retention period of the load, from hangfire.job's ids.
