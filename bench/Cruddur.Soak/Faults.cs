@@ -12,8 +12,8 @@ internal sealed record FaultResult(
     /// Back after a partition: connected again within 60 s, and never more than before plus max(2, a fifth) over those
     /// 60 s, which a leak would pass. "Before" is measured as "after" is, the most seen by polls every 200 ms over the
     /// window before the fault: a pooled process's count is a range (each pool grows to its peak and is pruned after
-    /// idle minutes), and one sample of it may fall low. Fewer is not a failure: Npgsql prunes idle connections and refills on
-    /// demand. After a kill and restart the count before was another process's pool, so back means: the new process
+    /// idle minutes), and one sample of it may fall low. Fewer is not a failure: Npgsql prunes idle connections and
+    /// refills on demand. After a kill and restart the count before was another process's pool, so back means: the new process
     /// connected, and none of the killed process's backends (started before the kill) is left at 60 s.
     /// </summary>
     public bool ConnectionsBack => ConnectionsBackSeconds is not null && (IsPartition
@@ -52,13 +52,12 @@ internal sealed class Faults(Settings settings, Stopwatch clock, NpgsqlDataSourc
     public async Task<IReadOnlyList<FaultResult>> RunAsync(AppProcess api, AppProcess worker1, AppProcess worker2, Load load, CancellationToken stop)
     {
         var length = settings.Duration;
-        var watch = BeforeWatch(length);
-        await UntilAsync(length / 3 - watch, stop);
+        await UntilAsync(length / 3 - BeforeWindow, stop);
         _results.Add(await PartitionAsync(worker1, watermark => WorkerResumedAsync(worker1, watermark), stop));
-        await UntilAsync(length / 2 - watch, stop);
+        await UntilAsync(length / 2 - BeforeWindow, stop);
         // The Api is back when a post sent after the heal is answered 202.
         _results.Add(await PartitionAsync(api, _ => Task.FromResult(load.FirstAccepted is not null), stop, apiLoad: load));
-        await UntilAsync(length * 2 / 3 - watch, stop);
+        await UntilAsync(length * 2 / 3 - BeforeWindow, stop);
         _results.Add(await KillAsync(worker2, stop));
         return await Task.WhenAll(_results);
     }
@@ -70,7 +69,7 @@ internal sealed class Faults(Settings settings, Stopwatch clock, NpgsqlDataSourc
     /// </summary>
     private async Task<Task<FaultResult>> PartitionAsync(AppProcess app, Func<long, Task<bool>> resumed, CancellationToken stop, Load? apiLoad = null)
     {
-        var before = await MostConnectionsAsync(app, BeforeWatch(settings.Duration), stop);
+        var before = await MostConnectionsAsync(app, stop);
         var cut = clock.Elapsed;
         if (apiLoad is not null)
         {
@@ -99,7 +98,7 @@ internal sealed class Faults(Settings settings, Stopwatch clock, NpgsqlDataSourc
 
     private async Task<Task<FaultResult>> KillAsync(AppProcess app, CancellationToken stop)
     {
-        var before = await MostConnectionsAsync(app, BeforeWatch(settings.Duration), stop);
+        var before = await MostConnectionsAsync(app, stop);
         var killedAt = DateTimeOffset.UtcNow;
         app.Kill();
         Mark($"{app.Name} killed (-9)");
@@ -112,13 +111,13 @@ internal sealed class Faults(Settings settings, Stopwatch clock, NpgsqlDataSourc
     }
 
     /// <summary>The window before a fault whose most connections are its "before": 60 s, as after it, or a sixth of a short soak.</summary>
-    private static TimeSpan BeforeWatch(TimeSpan length) => TimeSpan.FromTicks(Math.Min(ConnectionsDeadline.Ticks, length.Ticks / 6));
+    private TimeSpan BeforeWindow => TimeSpan.FromTicks(Math.Min(ConnectionsDeadline.Ticks, settings.Duration.Ticks / 6));
 
-    /// <summary>The most connections <paramref name="app"/> had, polled every 200 ms for <paramref name="window"/>.</summary>
-    private async Task<int> MostConnectionsAsync(AppProcess app, TimeSpan window, CancellationToken stop)
+    /// <summary>The most connections <paramref name="app"/> had, polled every 200 ms over <see cref="BeforeWindow"/>.</summary>
+    private async Task<int> MostConnectionsAsync(AppProcess app, CancellationToken stop)
     {
         var most = 0;
-        for (var watch = Stopwatch.StartNew(); watch.Elapsed < window && !stop.IsCancellationRequested; await Task.Delay(200, CancellationToken.None))
+        for (var watch = Stopwatch.StartNew(); watch.Elapsed < BeforeWindow && !stop.IsCancellationRequested; await Task.Delay(200, CancellationToken.None))
         {
             most = Math.Max(most, await ConnectionsAsync(app));
         }

@@ -26,8 +26,8 @@ public static class DataServiceCollectionExtensions
     /// <summary>
     /// Registers one <see cref="NpgsqlDataSource"/> for the process (from <c>CONNECTION_URL</c>), a read pool
     /// beside it (keyed <see cref="ReadsKey"/>) and an asynchronous-commit pool of the main pool's size (keyed
-    /// <see cref="AsynchronousCommitKey"/>, opened only by a process that asks for it), the templates, <see cref="Db"/>, the <see cref="DatabaseMigrator"/> and the
-    /// database's retry pipelines (<see cref="DatabaseResilience"/>).
+    /// <see cref="AsynchronousCommitKey"/>, opened only by a process that asks for it), the templates, <see cref="Db"/>,
+    /// the <see cref="DatabaseMigrator"/> and the database's retry pipelines (<see cref="DatabaseResilience"/>).
     /// <paramref name="maxPoolSize"/> sizes the main pool for the process (the Worker sizes it with its worker
     /// count); <c>DB_POOL_SIZE</c> overrides it, <c>DB_READ_POOL_SIZE</c> the read pool's. <paramref name="writeBounds"/>
     /// bounds <see cref="Retries.DatabaseWrite"/> (<see cref="RetryBounds"/>' defaults when null).
