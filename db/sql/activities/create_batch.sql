@@ -2,9 +2,10 @@
 -- job inserts each row once. The parameters are parallel arrays, one element per activity.
 -- Returns a row per activity inserted now ('stored'), and one per activity that cannot be stored because no
 -- user has its handle and it is not stored already ('unknown_handle'). Activities stored by an earlier run
--- return nothing.
+-- return nothing. Each handle is looked up once; only an activity whose handle is unknown is looked for among
+-- the stored ones.
 WITH batch AS (
-  SELECT *
+  SELECT batch.*, users.uuid AS user_uuid
   FROM unnest(
     @uuids::uuid[],
     @handles::text[],
@@ -12,6 +13,7 @@ WITH batch AS (
     @expires_at::timestamptz[],
     @created_at::timestamptz[]
   ) AS batch (uuid, handle, message, expires_at, created_at)
+  LEFT JOIN public.users ON users.handle = batch.handle
 ),
 inserted AS (
   INSERT INTO public.activities (
@@ -23,12 +25,12 @@ inserted AS (
   )
   SELECT
     batch.uuid,
-    users.uuid,
+    batch.user_uuid,
     batch.message,
     batch.expires_at,
     COALESCE(batch.created_at, current_timestamp)
   FROM batch
-  JOIN public.users ON users.handle = batch.handle
+  WHERE batch.user_uuid IS NOT NULL
   ON CONFLICT (uuid) DO NOTHING
   RETURNING activities.uuid
 )
@@ -37,5 +39,5 @@ FROM inserted
 UNION ALL
 SELECT batch.uuid, 'unknown_handle' AS outcome
 FROM batch
-WHERE NOT EXISTS (SELECT 1 FROM public.users WHERE users.handle = batch.handle)
+WHERE batch.user_uuid IS NULL
   AND NOT EXISTS (SELECT 1 FROM public.activities WHERE activities.uuid = batch.uuid);
