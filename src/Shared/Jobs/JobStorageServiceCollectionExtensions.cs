@@ -56,7 +56,7 @@ public static class JobStorageServiceCollectionExtensions
             var dataSource = asynchronousBookkeeping
                 ? provider.GetRequiredKeyedService<NpgsqlDataSource>(DataServiceCollectionExtensions.AsynchronousCommitKey)
                 : provider.GetRequiredService<NpgsqlDataSource>();
-            return new PostgreSqlStorage(new DataSourceConnectionFactory(dataSource, open), options)
+            return new ArgumentsOnceStorage(new DataSourceConnectionFactory(dataSource, open), options)
             {
                 JobExpirationTimeout = settings.JobRetention,
             };

@@ -3,6 +3,10 @@ using Cruddur.Shared.Data;
 using Cruddur.Shared.Jobs;
 using Cruddur.Tests.Fixtures;
 using Microsoft.Extensions.Configuration;
+using Hangfire;
+using Hangfire.Common;
+using Hangfire.PostgreSql;
+using Hangfire.PostgreSql.Factories;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Cruddur.Tests.Hosting;
@@ -10,7 +14,8 @@ namespace Cruddur.Tests.Hosting;
 /// <summary>
 /// Enqueueing (the Api's group commit, a Worker's own enqueues) stores a job with one commit: its row, its Enqueued
 /// state and its queue row, which Hangfire.PostgreSql writes in two transactions, are made in one, so an enqueue
-/// that fails half-way leaves nothing behind.
+/// that fails half-way leaves nothing behind. A job's arguments are written once (<see cref="ArgumentsOnceStorage"/>), and
+/// every reader of the library still finds them.
 /// </summary>
 public sealed class JobCreationTests(PostgresServer server)
 {
@@ -41,5 +46,53 @@ public sealed class JobCreationTests(PostgresServer server)
         Assert.Equal(0, left); // the job row went with its state: nothing half-stored
         Assert.Equal("Enqueued", await db.ScalarAsync<string>($"SELECT statename FROM hangfire.job WHERE id = {job}"));
         Assert.Equal(1L, await db.ScalarAsync<long>($"SELECT count(*) FROM hangfire.jobqueue WHERE jobid = {job}"));
+    }
+
+    [Fact]
+    public async Task A_job_stores_its_arguments_once_and_the_librarys_readers_find_them_as_before()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["CONNECTION_URL"] = db.Url }).Build();
+        var services = new ServiceCollection().AddLogging();
+        services.AddCruddurData(configuration).AddCruddurJobStorage(configuration);
+        await using var provider = services.BuildServiceProvider();
+        var storage = provider.GetRequiredService<JobStorage>();
+        var now = DateTimeOffset.UtcNow;
+        CreateActivityJob[] batch = [new(Guid.CreateVersion7(), "bayko", "written \"once\"", now, now.AddDays(1))];
+        var payload = JobPayload.Serialize(batch);
+
+        var ours = await provider.GetRequiredService<IJobQueue>().EnqueueBatchAsync(batch);
+        // A row the library wrote itself (an older Api's), with a job parameter, read through ours.
+        var library = new PostgreSqlStorage(
+            new NpgsqlConnectionFactory(ConnectionUrl.Parse(db.Url).ConnectionString, new PostgreSqlStorageOptions()),
+            JobStorageServiceCollectionExtensions.StorageOptions(configuration));
+        var call = Job.FromExpression<IFunctionDispatcher>(
+            dispatcher => dispatcher.DispatchAsync(CreateActivityJob.Function, payload, null, null, CancellationToken.None), CreateActivityJob.Queue);
+        string theirs;
+        using (var connection = library.GetConnection())
+        {
+            theirs = connection.CreateExpiredJob(call, new Dictionary<string, string>(), DateTime.UtcNow, TimeSpan.FromHours(1));
+        }
+        string withParameter;
+        using (var connection = storage.GetConnection())
+        {
+            withParameter = connection.CreateExpiredJob(call, new Dictionary<string, string> { ["Origin"] = "test" }, DateTime.UtcNow, TimeSpan.FromHours(1));
+        }
+
+        Assert.False(await db.ScalarAsync<bool>($"SELECT invocationdata ? 'Arguments' FROM hangfire.job WHERE id = {ours}"));
+        Assert.True(await db.ScalarAsync<bool>($"SELECT invocationdata ? 'Arguments' FROM hangfire.job WHERE id = {theirs}"));
+        using (var connection = storage.GetConnection())
+        {
+            foreach (var id in new[] { ours, theirs, withParameter })
+            {
+                var job = connection.GetJobData(id).Job;
+                Assert.Equal(CreateActivityJob.Function, job.Args[0]);
+                Assert.Equal(payload, job.Args[1]);
+                Assert.Equal(CreateActivityJob.Queue, job.Queue);
+                Assert.Equal(payload, storage.GetMonitoringApi().JobDetails(id).Job.Args[1]); // the dashboard's page
+            }
+            Assert.Equal("test", connection.GetJobParameter(withParameter, "Origin"));
+        }
     }
 }
