@@ -1,6 +1,7 @@
+using Cruddur.Shared.Configuration;
 using Cruddur.Api;
 
-var builder = WebApplication.CreateBuilder(args);
+var builder = WebApplication.CreateBuilder([.. args, Settings.ReadOnceArgument]);
 builder.AddCruddurApi();
 
 var app = builder.Build();

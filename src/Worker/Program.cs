@@ -1,3 +1,4 @@
+using Cruddur.Shared.Configuration;
 using Cruddur.Worker;
 using Cruddur.Worker.Hosting;
 using Microsoft.Extensions.Hosting;
@@ -10,7 +11,7 @@ if (args is ["migrate", .. var options])
 
 try
 {
-    var builder = Host.CreateApplicationBuilder(args);
+    var builder = Host.CreateApplicationBuilder([.. args, Settings.ReadOnceArgument]);
     builder.AddCruddurWorker();
     await builder.Build().RunAsync();
     return 0;

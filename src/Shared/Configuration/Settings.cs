@@ -15,6 +15,14 @@ namespace Cruddur.Shared.Configuration;
 public static class Settings
 {
     /// <summary>
+    /// The host argument that reads appsettings.json once. Settings are read at startup and never reloaded, while
+    /// the default reload watches every directory under the working directory and wakes on each write there:
+    /// 8,445 directories for a test's process in the temp directory; bin/up's cluster and logs are under its. In a
+    /// lab run with the cluster under it, that watcher's thread took 1.3% of the machine's CPU (docs/performance.md).
+    /// </summary>
+    public const string ReadOnceArgument = "--hostBuilder:reloadConfigOnChange=false";
+
+    /// <summary>
     /// Registers <typeparamref name="T"/> (as <c>IOptions&lt;T&gt;</c> and as itself), validated when the host starts,
     /// and returns it read and validated now, for what the registration itself needs (a pool size, a worker count).
     /// </summary>

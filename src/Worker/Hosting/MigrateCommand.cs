@@ -1,3 +1,4 @@
+using Cruddur.Shared.Configuration;
 using Cruddur.Shared.Data;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -20,7 +21,7 @@ internal static class MigrateCommand
             return 2;
         }
 
-        var builder = Host.CreateApplicationBuilder();
+        var builder = Host.CreateApplicationBuilder([Settings.ReadOnceArgument]);
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         builder.Logging.AddFilter("Npgsql", LogLevel.Warning);
         try
