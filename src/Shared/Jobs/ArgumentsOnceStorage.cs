@@ -11,10 +11,11 @@ namespace Cruddur.Shared.Jobs;
 /// <summary>
 /// Hangfire.PostgreSql's storage, except that a new job's arguments are written once. The library (1.21.1) writes them
 /// into <c>job.arguments</c> and again inside <c>job.invocationdata</c>, escaped one level deeper: for a job of 64 posts,
-/// 11 kB of jsonb that PostgreSQL parses and compresses on insert and prints on each of the Worker's two reads, and that
-/// the Worker's Newtonsoft reads twice, though every reader of the library (<c>GetJobData</c>, the dashboard's
-/// monitoring API) replaces it with <c>job.arguments</c> (docs/performance.md, "Arguments written once"). So the
-/// rows stay what the library reads, and a job written by the library reads here as before.
+/// 21.7 kB of a 22 kB <c>invocationdata</c>, which PostgreSQL parses and compresses on insert and prints on each of the
+/// Worker's two reads, and which Newtonsoft writes on the Api and reads twice on the Worker, though every reader of the
+/// library (<c>GetJobData</c>, the dashboard's monitoring API) replaces it with <c>job.arguments</c>
+/// (docs/performance.md, "Arguments written once"). The rows stay what the library reads, and a job the library wrote
+/// reads here as before.
 /// </summary>
 public sealed class ArgumentsOnceStorage(IConnectionFactory connections, PostgreSqlStorageOptions options)
     : PostgreSqlStorage(connections, options)
