@@ -23,11 +23,7 @@ public sealed class JobCreationTests(PostgresServer server)
     public async Task An_enqueue_that_fails_at_its_state_leaves_no_job_row_behind()
     {
         await using var db = await TestDatabase.CreateAsync(server, seed: true);
-        var configuration = new ConfigurationBuilder()
-            .AddInMemoryCollection(new Dictionary<string, string?> { ["CONNECTION_URL"] = db.Url }).Build();
-        var services = new ServiceCollection().AddLogging();
-        services.AddCruddurData(configuration).AddCruddurJobStorage(configuration); // as the Api: a client, no server
-        await using var provider = services.BuildServiceProvider();
+        await using var provider = AsTheApi(db);
         var jobs = provider.GetRequiredService<IJobQueue>();
         var now = DateTimeOffset.UtcNow;
         CreateActivityJob[] batch = [new(Guid.CreateVersion7(), "bayko", "one commit", now, now.AddDays(1))];
@@ -52,11 +48,7 @@ public sealed class JobCreationTests(PostgresServer server)
     public async Task A_job_stores_its_arguments_once_and_the_librarys_readers_find_them_as_before()
     {
         await using var db = await TestDatabase.CreateAsync(server, seed: true);
-        var configuration = new ConfigurationBuilder()
-            .AddInMemoryCollection(new Dictionary<string, string?> { ["CONNECTION_URL"] = db.Url }).Build();
-        var services = new ServiceCollection().AddLogging();
-        services.AddCruddurData(configuration).AddCruddurJobStorage(configuration);
-        await using var provider = services.BuildServiceProvider();
+        await using var provider = AsTheApi(db);
         var storage = provider.GetRequiredService<JobStorage>();
         var now = DateTimeOffset.UtcNow;
         CreateActivityJob[] batch = [new(Guid.CreateVersion7(), "bayko", "written \"once\"", now, now.AddDays(1))];
@@ -66,7 +58,7 @@ public sealed class JobCreationTests(PostgresServer server)
         // A row the library wrote itself (an older Api's), with a job parameter, read through ours.
         var library = new PostgreSqlStorage(
             new NpgsqlConnectionFactory(ConnectionUrl.Parse(db.Url).ConnectionString, new PostgreSqlStorageOptions()),
-            JobStorageServiceCollectionExtensions.StorageOptions(configuration));
+            JobStorageServiceCollectionExtensions.StorageOptions(new ConfigurationBuilder().Build()));
         var call = Job.FromExpression<IFunctionDispatcher>(
             dispatcher => dispatcher.DispatchAsync(CreateActivityJob.Function, payload, null, null, CancellationToken.None), CreateActivityJob.Queue);
         string theirs;
@@ -94,5 +86,15 @@ public sealed class JobCreationTests(PostgresServer server)
             }
             Assert.Equal("test", connection.GetJobParameter(withParameter, "Origin"));
         }
+    }
+
+    // The Api's registration: a client of the storage, no server.
+    private static ServiceProvider AsTheApi(TestDatabase db)
+    {
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["CONNECTION_URL"] = db.Url }).Build();
+        var services = new ServiceCollection().AddLogging();
+        services.AddCruddurData(configuration).AddCruddurJobStorage(configuration);
+        return services.BuildServiceProvider();
     }
 }
