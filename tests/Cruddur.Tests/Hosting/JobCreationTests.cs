@@ -55,7 +55,7 @@ public sealed class JobCreationTests(PostgresServer server)
         var payload = JobPayload.Serialize(batch);
 
         var ours = await provider.GetRequiredService<IJobQueue>().EnqueueBatchAsync(batch);
-        // A row the library wrote itself (an older Api's), with a job parameter, read through ours.
+        // A row the library wrote itself (an older Api's), and one of ours with a job parameter: both read through ours.
         var library = new PostgreSqlStorage(
             new NpgsqlConnectionFactory(ConnectionUrl.Parse(db.Url).ConnectionString, new PostgreSqlStorageOptions()),
             JobStorageServiceCollectionExtensions.StorageOptions(new ConfigurationBuilder().Build()));
