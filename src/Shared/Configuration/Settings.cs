@@ -17,8 +17,9 @@ public static class Settings
     /// <summary>
     /// The host argument that reads appsettings.json once. Settings are read at startup and never reloaded, while
     /// the default reload watches every directory under the working directory and wakes on each write there:
-    /// 8,445 directories for a test's process in the temp directory; bin/up's cluster and logs are under its. In a
-    /// lab run with the cluster under it, that watcher's thread took 1.3% of the machine's CPU (docs/performance.md).
+    /// 8,445 directories for a test's process in the temp directory, and bin/up, run from the checkout, keeps its
+    /// cluster and logs under it (.data/). In a lab run with the cluster under it, that watcher's thread took 1.3% of
+    /// the machine's CPU (docs/performance.md).
     /// </summary>
     public const string ReadOnceArgument = "--hostBuilder:reloadConfigOnChange=false";
 

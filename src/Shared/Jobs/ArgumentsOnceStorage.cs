@@ -17,7 +17,7 @@ namespace Cruddur.Shared.Jobs;
 /// (docs/performance.md, "Arguments written once"). The rows stay what the library reads, and a job the library wrote
 /// reads here as before.
 /// </summary>
-public sealed class ArgumentsOnceStorage(IConnectionFactory connections, PostgreSqlStorageOptions options)
+internal sealed class ArgumentsOnceStorage(IConnectionFactory connections, PostgreSqlStorageOptions options)
     : PostgreSqlStorage(connections, options)
 {
     private readonly IConnectionFactory _connections = connections;
