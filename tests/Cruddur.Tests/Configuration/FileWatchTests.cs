@@ -4,8 +4,8 @@ namespace Cruddur.Tests.Configuration;
 
 /// <summary>
 /// The Api and the Worker read their settings once. The host's default reload would watch every directory under the
-/// working directory (bin/up's cluster and logs are under it; these processes run in the temp directory, beside the
-/// test clusters), and wake on each write there.
+/// working directory (bin/up, run from the checkout, keeps its cluster and logs under it; these processes run in the
+/// temp directory, beside the test clusters), and wake on each write there.
 /// </summary>
 public sealed class FileWatchTests(PostgresServer server)
 {
