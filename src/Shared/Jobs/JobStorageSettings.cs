@@ -8,9 +8,10 @@ public sealed class JobStorageSettings
 {
     /// <summary>
     /// How long a job enqueued by another process may wait: latency only; 250 ms keeps the feed fresh without spending
-    /// the CPU the jobs need (10 ms burned it; Hangfire's default 15 s made posts wait 12 s).
+    /// the CPU the jobs need (10 ms burned it; Hangfire's default 15 s made posts wait 12 s). At least 50 ms, the least
+    /// Hangfire.PostgreSql accepts: below it the library threw at startup, without naming this setting.
     /// </summary>
-    [ConfigurationKeyName("HANGFIRE_QUEUE_POLL_MS"), Display(Name = "HANGFIRE_QUEUE_POLL_MS"), Range(10, 60_000)]
+    [ConfigurationKeyName("HANGFIRE_QUEUE_POLL_MS"), Display(Name = "HANGFIRE_QUEUE_POLL_MS"), Range(50, 60_000)]
     public int QueuePollMilliseconds { get; set; } = 250;
 
     /// <summary>A running job keeps its claim by heartbeat; a crashed worker's jobs come back after this.</summary>

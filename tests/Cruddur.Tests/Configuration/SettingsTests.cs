@@ -24,6 +24,7 @@ public sealed class SettingsTests
     [InlineData("JOB_RETENTION", "soon")]
     [InlineData("DB_POOL_SIZE", "0")]
     [InlineData("SG_REFRESH_CRON", "every five minutes")]
+    [InlineData("HANGFIRE_QUEUE_POLL_MS", "20")] // below Hangfire.PostgreSql's own floor of 50 ms
     public async Task An_invalid_setting_stops_the_worker_at_startup_with_a_message_naming_it(string setting, string value)
     {
         await using var worker = ServiceProcess.StartWorker(NoDatabase, new Dictionary<string, string?> { [setting] = value });
