@@ -47,8 +47,11 @@ public static class JobStorageServiceCollectionExtensions
                 context.ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger("Cruddur.Jobs.Storage"),
                 "Hangfire connection"));
         }
-        services.AddSingleton<JobStorage>(provider =>
+        services.AddSingleton(provider =>
         {
+            // Hangfire's serializer settings (AddHangfire's callback below) are applied when its configuration is first
+            // resolved; a job written before that would be written in the old format.
+            _ = provider.GetRequiredService<IGlobalConfiguration>();
             var open = waitForDatabase > TimeSpan.Zero
                 ? provider.GetRequiredService<ResiliencePipelineProvider<string>>().GetPipeline(Retries.HangfireConnection)
                 : null;
@@ -56,11 +59,12 @@ public static class JobStorageServiceCollectionExtensions
             var dataSource = asynchronousBookkeeping
                 ? provider.GetRequiredKeyedService<NpgsqlDataSource>(DataServiceCollectionExtensions.AsynchronousCommitKey)
                 : provider.GetRequiredService<NpgsqlDataSource>();
-            return new ArgumentsOnceStorage(new DataSourceConnectionFactory(dataSource, open), options)
+            return new LeanPostgreSqlStorage(new DataSourceConnectionFactory(dataSource, open), options)
             {
                 JobExpirationTimeout = settings.JobRetention,
             };
         });
+        services.AddSingleton<JobStorage>(provider => provider.GetRequiredService<LeanPostgreSqlStorage>());
         services.AddSingleton<JobActivator>(provider => new AspNetCoreJobActivator(provider.GetRequiredService<IServiceScopeFactory>()));
         services.AddHangfire((provider, hangfire) =>
         {
@@ -105,9 +109,6 @@ public static class JobStorageServiceCollectionExtensions
             // a minute (chaos scenario c). Hangfire holds these locks for milliseconds (state changes, schedulers).
             DistributedLockTimeout = TimeSpan.FromSeconds(settings.LockTimeoutSeconds),
             UseNativeDatabaseTransactions = true,
-            // A job's two transactions join HangfireJobQueue's scope, and commit once; without an ambient scope (every
-            // other storage call) each transaction is its own, as before.
-            EnableTransactionScopeEnlistment = true,
             // Expired rows are deleted every tenth of the retention (at least every second, at most hourly, Hangfire's
             // default), so the tables hold at most ~1.1 retentions of jobs (issue 17's bound: 1.2).
             JobExpirationCheckInterval = TimeSpan.FromTicks(Math.Clamp(settings.JobRetention.Ticks / 10, TimeSpan.TicksPerSecond, TimeSpan.TicksPerHour)),

@@ -7,15 +7,16 @@ using Hangfire;
 using Hangfire.Common;
 using Hangfire.PostgreSql;
 using Hangfire.PostgreSql.Factories;
+using Hangfire.States;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Cruddur.Tests.Hosting;
 
 /// <summary>
-/// Enqueueing (the Api's group commit, a Worker's own enqueues) stores a job with one commit: its row, its Enqueued
-/// state and its queue row, which Hangfire.PostgreSql writes in two transactions, are made in one, so an enqueue
-/// that fails half-way leaves nothing behind. A job's arguments are written once (<see cref="ArgumentsOnceStorage"/>), and
-/// every reader of the library still finds them.
+/// Enqueueing (the Api's group commit, a Worker's own enqueues) stores a job with one statement: its row, its Enqueued
+/// state and its queue row, which Hangfire.PostgreSql's client writes in six round trips, so an enqueue that fails
+/// half-way leaves nothing behind, and the rows are the ones the library's client writes. A job's arguments are written
+/// once (<see cref="LeanPostgreSqlStorage"/>), and every reader of the library still finds them.
 /// </summary>
 public sealed class JobCreationTests(PostgresServer server)
 {
@@ -45,6 +46,38 @@ public sealed class JobCreationTests(PostgresServer server)
     }
 
     [Fact]
+    public async Task An_enqueued_job_has_the_rows_and_history_the_librarys_client_writes()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        await using var provider = AsTheApi(db);
+        var storage = provider.GetRequiredService<JobStorage>();
+        var now = DateTimeOffset.UtcNow;
+        CreateActivityJob[] batch = [new(Guid.CreateVersion7(), "bayko", "one statement", now, now.AddDays(1))];
+        var payload = JobPayload.Serialize(batch);
+
+        var ours = await provider.GetRequiredService<IJobQueue>().EnqueueBatchAsync(batch);
+        var call = Job.FromExpression<IFunctionDispatcher>(
+            dispatcher => dispatcher.DispatchAsync(CreateActivityJob.Function, payload, null, null, CancellationToken.None), CreateActivityJob.Queue);
+        var theirs = new BackgroundJobClient(LibraryStorage(db)).Create(call, new EnqueuedState(CreateActivityJob.Queue));
+
+        // Each row as the library reads it, ids and times left out.
+        const string Rows = """
+            SELECT concat_ws(' | ', j.statename, j.expireat IS NULL, s.jobid = j.id, s.name, s.reason IS NULL,
+                             s.data->>'Queue', s.data ? 'EnqueuedAt', (SELECT string_agg(q.queue, ',') FROM hangfire.jobqueue q WHERE q.jobid = j.id))
+            FROM hangfire.job j JOIN hangfire.state s ON s.id = j.stateid WHERE j.id =
+            """;
+        Assert.Equal($"Enqueued | t | t | Enqueued | t | {CreateActivityJob.Queue} | t | {CreateActivityJob.Queue}", await db.ScalarAsync<string>(Rows + theirs));
+        Assert.Equal(await db.ScalarAsync<string>(Rows + theirs), await db.ScalarAsync<string>(Rows + ours));
+        Assert.Equal(1L, await db.ScalarAsync<long>($"SELECT count(*) FROM hangfire.state WHERE jobid = {ours}"));
+        var details = storage.GetMonitoringApi().JobDetails(ours); // the dashboard's page
+        var enqueued = Assert.Single(details.History);
+        Assert.Equal("Enqueued", enqueued.StateName);
+        Assert.Equal(CreateActivityJob.Queue, enqueued.Data["Queue"]);
+        Assert.Null(details.ExpireAt);
+        Assert.Equal(2L, storage.GetMonitoringApi().EnqueuedCount(CreateActivityJob.Queue)); // ours and theirs, on the dashboard
+    }
+
+    [Fact]
     public async Task A_job_stores_its_arguments_once_and_the_librarys_readers_find_them_as_before()
     {
         await using var db = await TestDatabase.CreateAsync(server, seed: true);
@@ -56,9 +89,7 @@ public sealed class JobCreationTests(PostgresServer server)
 
         var ours = await provider.GetRequiredService<IJobQueue>().EnqueueBatchAsync(batch);
         // A row the library wrote itself (an older Api's), and one of ours with a job parameter: both read through ours.
-        var library = new PostgreSqlStorage(
-            new NpgsqlConnectionFactory(ConnectionUrl.Parse(db.Url).ConnectionString, new PostgreSqlStorageOptions()),
-            JobStorageServiceCollectionExtensions.StorageOptions(new ConfigurationBuilder().Build()));
+        var library = LibraryStorage(db);
         var call = Job.FromExpression<IFunctionDispatcher>(
             dispatcher => dispatcher.DispatchAsync(CreateActivityJob.Function, payload, null, null, CancellationToken.None), CreateActivityJob.Queue);
         string theirs;
@@ -87,6 +118,11 @@ public sealed class JobCreationTests(PostgresServer server)
             Assert.Equal("test", connection.GetJobParameter(withParameter, "Origin"));
         }
     }
+
+    // Hangfire.PostgreSql's own storage, as an older Api had it, on the test's database.
+    private static PostgreSqlStorage LibraryStorage(TestDatabase db) => new(
+        new NpgsqlConnectionFactory(ConnectionUrl.Parse(db.Url).ConnectionString, new PostgreSqlStorageOptions()),
+        JobStorageServiceCollectionExtensions.StorageOptions(new ConfigurationBuilder().Build()));
 
     // The Api's registration: a client of the storage, no server.
     private static ServiceProvider AsTheApi(TestDatabase db)

@@ -4,7 +4,6 @@ using Cruddur.Shared.Data;
 using Cruddur.Shared.Jobs;
 using Cruddur.Shared.Users;
 using Cruddur.Tests.Fixtures;
-using Hangfire;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -244,7 +243,7 @@ public sealed class CognitoUsersIngressTests(PostgresServer server, MotoServer m
         public int Count => _count;
 
         public void Decorate(IServiceCollection services) =>
-            services.AddSingleton<IJobQueue>(provider => new Counting(this, new HangfireJobQueue(provider.GetRequiredService<IBackgroundJobClient>())));
+            services.AddSingleton<IJobQueue>(provider => new Counting(this, new HangfireJobQueue(provider.GetRequiredService<LeanPostgreSqlStorage>())));
 
         private sealed class Counting(CountingJobQueue owner, IJobQueue inner) : IJobQueue
         {
