@@ -46,7 +46,8 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
             //   Linger to come back and join this batch;
             // - MinInterval after the previous commit began: a steady stream makes at most 1000 / MinInterval jobs a
             //   second, each carrying more posts. A job's fixed cost (Hangfire's statements, its WAL) is most of a
-            //   post's: at 1,500 posts/s the soak made 47 jobs a second this way, against 102 committing back to back.
+            //   post's; the interval is the longest a post waits for its commit to start, so it bounds the latency
+            //   too (docs/performance.md, "Commit pacing" and "The Worker's share of the cores").
             // A full batch (MaxSize) is committed at once: under a heavy load pacing would only add latency.
             var free = Environment.TickCount64;
             while (batch.Count < options.MaxSize)
@@ -129,7 +130,7 @@ public sealed record ActivityBatchOptions
 
     /// <summary>A batch that is not full is committed no sooner than this after the previous commit began; 0 turns pacing off.</summary>
     [ConfigurationKeyName("ACTIVITY_BATCH_MIN_INTERVAL_MS"), Display(Name = "ACTIVITY_BATCH_MIN_INTERVAL_MS"), Range(0, 600_000)]
-    public double MinIntervalMilliseconds { get; init; } = 20;
+    public double MinIntervalMilliseconds { get; init; } = 5;
 
     public TimeSpan MinInterval => TimeSpan.FromMilliseconds(MinIntervalMilliseconds);
 }
