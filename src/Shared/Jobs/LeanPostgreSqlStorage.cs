@@ -100,8 +100,8 @@ internal sealed class LeanPostgreSqlStorage(IConnectionFactory connections, Post
             ArgumentNullException.ThrowIfNull(parameters);
             var (invocation, arguments) = Serialize(job);
 
-            // In an ambient scope the connection enlists in it, as the library's own writes do, and Npgsql hands the
-            // same connection to the state change that follows: the job still commits once.
+            // The library's client writes the state in a second transaction; this row has an expiry until then. In an
+            // ambient scope the connection enlists in it, as the library's own writes do.
             using var connection = storage._connections.GetOrCreateConnection();
             if (connection.State != System.Data.ConnectionState.Open)
             {
