@@ -9,9 +9,9 @@ internal sealed record FunctionHostOptions
     /// <summary>
     /// Concurrent invocations in this Worker. Two, not Hangfire's five per core: an invocation here is bound by the CPU
     /// (its own and its PostgreSQL backend's), so more of them store no more posts, and on a machine shared with the Api
-    /// they take its cores in bursts: POST p99 at a fixed 1,500/s was 30-32 ms with 10 and 12-13 ms with 2, for the
-    /// same stored rate (docs/performance.md, "The Worker's share of the cores"). A Worker whose functions wait on a
-    /// remote database or network may want more.
+    /// they take its cores in bursts: POST p99 at a fixed 1,000/s (5 ms commit interval) was 37-40 ms with 10 and
+    /// 12-24 ms with 2, for the same stored rate (docs/performance.md, "The Worker's share of the cores"). A Worker
+    /// whose functions wait on a remote database or network may want more.
     /// </summary>
     [ConfigurationKeyName("WORKER_COUNT"), Display(Name = "WORKER_COUNT"), Range(1, 1000)]
     public int WorkerCount { get; init; } = 2;
