@@ -26,9 +26,8 @@ public sealed class JobCreationTests(PostgresServer server)
         await using var db = await TestDatabase.CreateAsync(server, seed: true);
         await using var provider = AsTheApi(db);
         var jobs = provider.GetRequiredService<IJobQueue>();
-        var now = DateTimeOffset.UtcNow;
-        CreateActivityJob[] batch = [new(Guid.CreateVersion7(), "bayko", "one commit", now, now.AddDays(1))];
-        // The second of Hangfire.PostgreSql's two writes (the Enqueued state) fails, as a crash or a cut would stop it.
+        var batch = OnePost("one commit");
+        // The Enqueued state's insert fails, as a crash or a cut between the job's rows would stop them.
         await db.ExecuteAsync("""
             CREATE FUNCTION public.refuse_state() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$;
             CREATE TRIGGER refuse_state BEFORE INSERT ON hangfire.state FOR EACH ROW EXECUTE FUNCTION public.refuse_state();
@@ -51,13 +50,11 @@ public sealed class JobCreationTests(PostgresServer server)
         await using var db = await TestDatabase.CreateAsync(server, seed: true);
         await using var provider = AsTheApi(db);
         var storage = provider.GetRequiredService<JobStorage>();
-        var now = DateTimeOffset.UtcNow;
-        CreateActivityJob[] batch = [new(Guid.CreateVersion7(), "bayko", "one statement", now, now.AddDays(1))];
+        var batch = OnePost("one statement");
         var payload = JobPayload.Serialize(batch);
 
         var ours = await provider.GetRequiredService<IJobQueue>().EnqueueBatchAsync(batch);
-        var call = Job.FromExpression<IFunctionDispatcher>(
-            dispatcher => dispatcher.DispatchAsync(CreateActivityJob.Function, payload, null, null, CancellationToken.None), CreateActivityJob.Queue);
+        var call = DispatchOf(payload);
         var theirs = new BackgroundJobClient(LibraryStorage(db)).Create(call, new EnqueuedState(CreateActivityJob.Queue));
 
         // Each row as the library reads it, ids and times left out.
@@ -83,15 +80,13 @@ public sealed class JobCreationTests(PostgresServer server)
         await using var db = await TestDatabase.CreateAsync(server, seed: true);
         await using var provider = AsTheApi(db);
         var storage = provider.GetRequiredService<JobStorage>();
-        var now = DateTimeOffset.UtcNow;
-        CreateActivityJob[] batch = [new(Guid.CreateVersion7(), "bayko", "written \"once\"", now, now.AddDays(1))];
+        var batch = OnePost("written \"once\"");
         var payload = JobPayload.Serialize(batch);
 
         var ours = await provider.GetRequiredService<IJobQueue>().EnqueueBatchAsync(batch);
         // A row the library wrote itself (an older Api's), and one of ours with a job parameter: both read through ours.
         var library = LibraryStorage(db);
-        var call = Job.FromExpression<IFunctionDispatcher>(
-            dispatcher => dispatcher.DispatchAsync(CreateActivityJob.Function, payload, null, null, CancellationToken.None), CreateActivityJob.Queue);
+        var call = DispatchOf(payload);
         string theirs;
         using (var connection = library.GetConnection())
         {
@@ -118,6 +113,13 @@ public sealed class JobCreationTests(PostgresServer server)
             Assert.Equal("test", connection.GetJobParameter(withParameter, "Origin"));
         }
     }
+
+    private static CreateActivityJob[] OnePost(string message) =>
+        [new(Guid.CreateVersion7(), "bayko", message, DateTimeOffset.UtcNow, DateTimeOffset.UtcNow.AddDays(1))];
+
+    // The call HangfireJobQueue stores for a batch, for writing the same job through the library.
+    private static Job DispatchOf(string payload) => Job.FromExpression<IFunctionDispatcher>(
+        dispatcher => dispatcher.DispatchAsync(CreateActivityJob.Function, payload, null, null, CancellationToken.None), CreateActivityJob.Queue);
 
     // Hangfire.PostgreSql's own storage, as an older Api had it, on the test's database.
     private static PostgreSqlStorage LibraryStorage(TestDatabase db) => new(
