@@ -68,11 +68,7 @@ internal sealed class LeanPostgreSqlStorage(IConnectionFactory connections, Post
         var (invocation, arguments) = Serialize(job);
         var state = new EnqueuedState(queue);
         var createdAt = DateTime.UtcNow;
-        using var connection = _connections.GetOrCreateConnection();
-        if (connection.State != System.Data.ConnectionState.Open)
-        {
-            connection.Open();
-        }
+        using var connection = OpenConnection();
         using var insert = new NpgsqlCommand(_insertEnqueuedJob, connection);
         insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = invocation });
         insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = arguments });
@@ -81,6 +77,25 @@ internal sealed class LeanPostgreSqlStorage(IConnectionFactory connections, Post
         insert.Parameters.Add(new NpgsqlParameter<string> { TypedValue = state.Name });
         insert.Parameters.Add(new NpgsqlParameter<string> { TypedValue = queue });
         return ((long)insert.ExecuteScalar()!).ToString(CultureInfo.InvariantCulture);
+    }
+
+    // The factory hands an open connection when it waits out outages (the Worker's), a closed one otherwise (the Api's).
+    private NpgsqlConnection OpenConnection()
+    {
+        var connection = _connections.GetOrCreateConnection();
+        if (connection.State != System.Data.ConnectionState.Open)
+        {
+            try
+            {
+                connection.Open();
+            }
+            catch
+            {
+                connection.Dispose();
+                throw;
+            }
+        }
+        return connection;
     }
 
     // The invocation data without its copy of the arguments, and the arguments.
@@ -102,11 +117,7 @@ internal sealed class LeanPostgreSqlStorage(IConnectionFactory connections, Post
 
             // The library's client writes the state in a second transaction; this row has an expiry until then. In an
             // ambient scope the connection enlists in it, as the library's own writes do.
-            using var connection = storage._connections.GetOrCreateConnection();
-            if (connection.State != System.Data.ConnectionState.Open)
-            {
-                connection.Open();
-            }
+            using var connection = storage.OpenConnection();
             using var transaction = Transaction.Current is null && parameters.Count > 0 ? connection.BeginTransaction() : null;
             long id;
             using (var insert = new NpgsqlCommand(storage._insertJob, connection, transaction))
