@@ -25,9 +25,13 @@ public sealed partial class BinUpTests : IDisposable
             await up.WaitForOutputAsync("Press Ctrl-C to stop.", TimeSpan.FromMinutes(4));
             Assert.Contains($"Api         http://127.0.0.1:{_apiPort}", up.Output, StringComparison.Ordinal);
 
-            await AssertPostsNeedATokenAsync();
-            posted = await PostWithThePrintedCurlAsync(up.Output);
-            await SignUpThroughSqsAsync(QueueUrl().Match(up.Output).Groups[1].Value);
+            posted = await WithLogsAsync(up, async () =>
+            {
+                await AssertPostsNeedATokenAsync();
+                var id = await PostWithThePrintedCurlAsync(up.Output);
+                await SignUpThroughSqsAsync(QueueUrl().Match(up.Output).Groups[1].Value);
+                return id;
+            });
 
             var pids = (await File.ReadAllLinesAsync(Path.Combine(_data, "up.pids"))).Select(int.Parse).ToList();
             Assert.True(pids.Count >= 5, $"expected postgres, moto, the echo, the Worker and the Api; got {pids.Count}");
@@ -45,6 +49,24 @@ public sealed partial class BinUpTests : IDisposable
         // A new emulator, so a new Cognito user for the kept demo row: its curl still posts.
         await PostWithThePrintedCurlAsync(again.Output);
         await again.TerminateAsync(TimeSpan.FromSeconds(90));
+    }
+
+    // A failure names what bin/up printed and its processes' last log lines: the data directory, logs included, is
+    // deleted when the test ends. (Once in a full run the Api refused connections right after bin/up said it was ready.)
+    private static readonly string[] LoggedProcesses = ["api", "worker", "moto"];
+
+    private async Task<T> WithLogsAsync<T>(ServiceProcess up, Func<Task<T>> steps)
+    {
+        try
+        {
+            return await steps();
+        }
+        catch (Exception e)
+        {
+            var logs = string.Join("\n", LoggedProcesses.Select(name => Path.Combine(_data, "logs", $"{name}.log")).Where(File.Exists)
+                .Select(path => $"--- {Path.GetFileName(path)}, last lines ---\n{string.Join('\n', File.ReadLines(path).TakeLast(30))}"));
+            throw new InvalidOperationException($"{e.Message}\n--- bin/up (exited: {up.HasExited}) ---\n{up.Output}\n{logs}", e);
+        }
     }
 
     public void Dispose()
