@@ -51,6 +51,10 @@ public static class DataServiceCollectionExtensions
             // A startup option, not a SET: Npgsql's reset on returning a connection to the pool (RESET ALL) keeps it.
             var connection = Main();
             connection.Options = $"{connection.Options} -c synchronous_commit=off".Trim();
+            // Hangfire sets no session state to reset, and enlists its connections in a transaction scope itself: a state
+            // change's scope (LeanStateChanger) holds one connection, and any other the filters open reads outside it.
+            connection.NoResetOnClose = true;
+            connection.Enlist = false;
             connection.ApplicationName = $"{connection.ApplicationName} (async commit)";
             return Build(connection, provider);
         });

@@ -3,6 +3,10 @@ using Cruddur.Shared.Data;
 using Cruddur.Shared.Resilience;
 using Hangfire;
 using Hangfire.AspNetCore;
+using Hangfire.Client;
+using Hangfire.Common;
+using Hangfire.Server;
+using Hangfire.States;
 using Hangfire.PostgreSql;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -25,7 +29,7 @@ public static class JobStorageServiceCollectionExtensions
     /// connections wait out a database outage before failing: zero for the Api, which answers 503 at once;
     /// a Worker waits (see <see cref="DataSourceConnectionFactory"/>).
     /// <para>
-    /// <paramref name="asynchronousBookkeeping"/> is for a process that only runs jobs (the Worker): Hangfire's own writes
+    /// <paramref name="runsJobs"/> is for a process that only runs jobs (the Worker). Hangfire's own writes
     /// there (fetches, heartbeats, state changes, locks, counters) go through the asynchronous-commit pool
     /// (<see cref="DataServiceCollectionExtensions.AsynchronousCommitKey"/>), so they no longer wait for the disk: 6 of a
     /// job's 8 WAL flushes (docs/performance.md, "Asynchronous bookkeeping"). This loses nothing: the job itself was
@@ -33,10 +37,11 @@ public static class JobStorageServiceCollectionExtensions
     /// it returns; and a server crash that takes the last bookkeeping commits leaves the job unfinished in Hangfire's
     /// eyes, so it runs again after the invisibility timeout (and enqueues again any job it had split out), and every
     /// function is idempotent. A process whose callers are promised a job (the Api's 202) must keep the default.
+    /// Its Hangfire server also changes a job's state in one transaction (<see cref="LeanStateChanger"/>).
     /// </para>
     /// </summary>
     public static IServiceCollection AddCruddurJobStorage(
-        this IServiceCollection services, IConfiguration configuration, TimeSpan waitForDatabase = default, bool asynchronousBookkeeping = false)
+        this IServiceCollection services, IConfiguration configuration, TimeSpan waitForDatabase = default, bool runsJobs = false)
     {
         var settings = services.AddSettings<JobStorageSettings>(configuration);
         var options = StorageOptions(settings);
@@ -56,7 +61,7 @@ public static class JobStorageServiceCollectionExtensions
                 ? provider.GetRequiredService<ResiliencePipelineProvider<string>>().GetPipeline(Retries.HangfireConnection)
                 : null;
             // How long a finished (succeeded or deleted) job keeps its rows; failed jobs stay until handled.
-            var dataSource = asynchronousBookkeeping
+            var dataSource = runsJobs
                 ? provider.GetRequiredKeyedService<NpgsqlDataSource>(DataServiceCollectionExtensions.AsynchronousCommitKey)
                 : provider.GetRequiredService<NpgsqlDataSource>();
             return new LeanPostgreSqlStorage(new DataSourceConnectionFactory(dataSource, open), options)
@@ -76,6 +81,15 @@ public static class JobStorageServiceCollectionExtensions
                 .UseRecommendedSerializerSettings();
         });
         services.AddSingleton<IJobQueue, HangfireJobQueue>();
+        if (runsJobs)
+        {
+            // Hangfire.NetCore gives its server the container's job factory, performer and state changer only when all three
+            // are registered: the first two are the server's own defaults.
+            services.AddSingleton<IBackgroundJobFactory>(provider => new BackgroundJobFactory(provider.GetRequiredService<IJobFilterProvider>()));
+            services.AddSingleton<IBackgroundJobPerformer>(provider =>
+                new BackgroundJobPerformer(provider.GetRequiredService<IJobFilterProvider>(), provider.GetRequiredService<JobActivator>()));
+            services.AddSingleton<IBackgroundJobStateChanger>(provider => new LeanStateChanger(provider.GetRequiredService<IJobFilterProvider>()));
+        }
         return services;
     }
 

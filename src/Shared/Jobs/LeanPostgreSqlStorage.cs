@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Transactions;
 using Hangfire.Common;
@@ -26,6 +27,7 @@ internal sealed class LeanPostgreSqlStorage(IConnectionFactory connections, Post
     : PostgreSqlStorage(connections, options)
 {
     private readonly IConnectionFactory _connections = connections;
+    private readonly PostgreSqlStorageOptions _options = options;
 
     private readonly string _insertJob = $"""
         INSERT INTO "{options.SchemaName}"."job" ("invocationdata", "arguments", "createdat", "expireat")
@@ -52,6 +54,24 @@ internal sealed class LeanPostgreSqlStorage(IConnectionFactory connections, Post
             INSERT INTO "{options.SchemaName}"."jobqueue" ("jobid", "queue") SELECT "id", $6 FROM "j"
         )
         SELECT "id" FROM "j"
+        """;
+
+    // A state change's lock (see Connection.LockForStateChange): the library's lock row, inserted and deleted by the state
+    // change's own transaction, and a holder's row older than DistributedLockTimeout deleted, as the library deletes it.
+    private readonly string _insertLock = $"""
+        INSERT INTO "{options.SchemaName}"."lock" ("resource", "acquired") VALUES ($1, $2) ON CONFLICT DO NOTHING
+        """;
+
+    private readonly string _deleteOwnOrExpiredLock = $"""
+        DELETE FROM "{options.SchemaName}"."lock" WHERE "resource" = $1 AND ("xmin" = pg_current_xact_id()::xid OR "acquired" < $2)
+        """;
+
+    private readonly string _selectJob = $"""
+        SELECT "statename", "createdat", "invocationdata", "arguments" FROM "{options.SchemaName}"."job" WHERE "id" = $1
+        """;
+
+    private readonly string _selectJobState = $"""
+        SELECT "statename", "createdat" FROM "{options.SchemaName}"."job" WHERE "id" = $1
         """;
 
     public override IStorageConnection GetConnection() => new Connection(this);
@@ -107,8 +127,125 @@ internal sealed class LeanPostgreSqlStorage(IConnectionFactory connections, Post
         return (SerializationHelper.Serialize(invocation), string.IsNullOrEmpty(arguments) ? "[]" : arguments);
     }
 
-    private sealed class Connection(LeanPostgreSqlStorage storage) : PostgreSqlConnection(storage)
+    internal sealed class Connection(LeanPostgreSqlStorage storage) : PostgreSqlConnection(storage)
     {
+        // The job a state change locked and read (LockForStateChange), handed to the library's changer by GetJobData; and the
+        // job's deserialized call, which never changes, so a second state change of the same job need not read it again.
+        private (string Id, bool Found, string? State, DateTime CreatedAt)? _locked;
+        private (string Id, Job? Job, JobLoadException? Error)? _call;
+
+        public LeanPostgreSqlStorage Storage => storage;
+
+        /// <summary>
+        /// Opens a connection enlisted in the ambient transaction, takes <paramref name="jobId"/>'s state lock in it and reads
+        /// the job, in one round trip; <see cref="GetJobData"/> returns that read once, until the lock is disposed. The lock is the library's own row in <c>lock</c>, inserted and deleted by this
+        /// transaction: its uncommitted index entry makes any other taker's insert (the library's, in another process) wait
+        /// until this transaction ends, and a crash cannot leave it behind. A lock the library holds is waited for, as the
+        /// library waits: retried until <paramref name="timeout"/>, after deleting it once older than the storage's
+        /// <c>DistributedLockTimeout</c>.
+        /// </summary>
+        public JobLock LockForStateChange(string jobId, TimeSpan timeout, CancellationToken cancellationToken)
+        {
+            var connection = storage.OpenConnection();
+            try
+            {
+                connection.EnlistTransaction(Transaction.Current ?? throw new InvalidOperationException("A state change runs in a transaction scope."));
+                var id = long.Parse(jobId, CultureInfo.InvariantCulture);
+                var resource = $"{storage._options.SchemaName}:job:{jobId}:state-lock";
+                var readCall = _call?.Id != jobId;
+                var waited = Stopwatch.StartNew();
+                while (!TryLockAndRead(connection, resource, id, readCall))
+                {
+                    if (waited.Elapsed > timeout)
+                    {
+                        throw new PostgreSqlDistributedLockException(resource);
+                    }
+                    cancellationToken.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(100));
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
+                return new JobLock(this, connection);
+            }
+            catch
+            {
+                connection.Dispose();
+                throw;
+            }
+        }
+
+        private bool TryLockAndRead(NpgsqlConnection connection, string resource, long id, bool readCall)
+        {
+            using var batch = new NpgsqlBatch(connection)
+            {
+                BatchCommands =
+                {
+                    new(storage._insertLock)
+                    {
+                        Parameters = { new NpgsqlParameter<string> { TypedValue = resource }, new NpgsqlParameter<DateTime> { TypedValue = DateTime.UtcNow } },
+                    },
+                    new(storage._deleteOwnOrExpiredLock)
+                    {
+                        Parameters =
+                        {
+                            new NpgsqlParameter<string> { TypedValue = resource },
+                            new NpgsqlParameter<DateTime> { TypedValue = DateTime.UtcNow - storage._options.DistributedLockTimeout },
+                        },
+                    },
+                    new(readCall ? storage._selectJob : storage._selectJobState) { Parameters = { new NpgsqlParameter<long> { TypedValue = id } } },
+                },
+            };
+            using var reader = batch.ExecuteReader();
+            if (batch.BatchCommands[0].RecordsAffected == 0)
+            {
+                return false;
+            }
+            var jobId = id.ToString(CultureInfo.InvariantCulture);
+            if (!reader.Read())
+            {
+                _locked = (jobId, false, null, default);
+                return true;
+            }
+            _locked = (jobId, true, reader.IsDBNull(0) ? null : reader.GetString(0), reader.GetDateTime(1));
+            if (readCall)
+            {
+                var invocation = SerializationHelper.Deserialize<InvocationData>(reader.GetString(2));
+                invocation.Arguments = reader.IsDBNull(3) ? null : reader.GetString(3);
+                try
+                {
+                    _call = (jobId, invocation.DeserializeJob(), null);
+                }
+                catch (JobLoadException e)
+                {
+                    _call = (jobId, null, e);
+                }
+            }
+            return true;
+        }
+
+        /// <summary>The connection holding a job's state lock, in the ambient transaction; disposing it ends the lock's read.</summary>
+        public sealed class JobLock(Connection owner, NpgsqlConnection connection) : IDisposable
+        {
+            public NpgsqlConnection Connection => connection;
+
+            public void Dispose()
+            {
+                owner._locked = null;
+                connection.Dispose();
+            }
+        }
+
+        /// <summary>The job as <see cref="LockForStateChange"/> read it, once; otherwise the library's read.</summary>
+        public override JobData? GetJobData(string id)
+        {
+            if (_locked is not { } locked || locked.Id != id || _call is not { } call || call.Id != id)
+            {
+                return base.GetJobData(id);
+            }
+            _locked = null;
+            return !locked.Found
+                ? null
+                : new JobData { Job = call.Job, LoadException = call.Error, State = locked.State, CreatedAt = locked.CreatedAt };
+        }
+
         public override string CreateExpiredJob(Job job, IDictionary<string, string> parameters, DateTime createdAt, TimeSpan expireIn)
         {
             ArgumentNullException.ThrowIfNull(job);

@@ -55,7 +55,7 @@ public static class FunctionHostExtensions
         services.AddSingleton(_ => new FunctionPipeline(host.Middleware));
         services.AddScoped<IFunctionDispatcher, FunctionDispatcher>();
 
-        services.AddCruddurJobStorage(configuration, options.DatabaseOutageWait, asynchronousBookkeeping: true);
+        services.AddCruddurJobStorage(configuration, options.DatabaseOutageWait, runsJobs: true);
 
         // Hosted services start in this order: the schema before the timers, both before any job is fetched.
         services.AddHostedService<DatabaseStartup>();

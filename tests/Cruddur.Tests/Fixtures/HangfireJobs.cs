@@ -1,3 +1,8 @@
+using Cruddur.Shared.Data;
+using Cruddur.Shared.Jobs;
+using Hangfire.PostgreSql;
+using Hangfire.PostgreSql.Factories;
+using Microsoft.Extensions.Configuration;
 using Npgsql;
 
 namespace Cruddur.Tests.Fixtures;
@@ -6,6 +11,11 @@ namespace Cruddur.Tests.Fixtures;
 public static class HangfireJobs
 {
     public sealed record JobState(string? State, string? Reason);
+
+    /// <summary>Hangfire.PostgreSql's own storage, as an older Api or Worker had it, on the test's database.</summary>
+    public static PostgreSqlStorage LibraryStorage(TestDatabase db) => new(
+        new NpgsqlConnectionFactory(ConnectionUrl.Parse(db.Url).ConnectionString, new PostgreSqlStorageOptions()),
+        JobStorageServiceCollectionExtensions.StorageOptions(new ConfigurationBuilder().Build()));
 
     public static async Task<JobState> StateAsync(NpgsqlDataSource db, string jobId)
     {

@@ -5,8 +5,6 @@ using Cruddur.Tests.Fixtures;
 using Microsoft.Extensions.Configuration;
 using Hangfire;
 using Hangfire.Common;
-using Hangfire.PostgreSql;
-using Hangfire.PostgreSql.Factories;
 using Hangfire.States;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -55,7 +53,7 @@ public sealed class JobCreationTests(PostgresServer server)
 
         var ours = await provider.GetRequiredService<IJobQueue>().EnqueueBatchAsync(batch);
         var call = DispatchOf(payload);
-        var theirs = new BackgroundJobClient(LibraryStorage(db)).Create(call, new EnqueuedState(CreateActivityJob.Queue));
+        var theirs = new BackgroundJobClient(HangfireJobs.LibraryStorage(db)).Create(call, new EnqueuedState(CreateActivityJob.Queue));
 
         // Each row as the library reads it, ids and times left out.
         const string Rows = """
@@ -85,7 +83,7 @@ public sealed class JobCreationTests(PostgresServer server)
 
         var ours = await provider.GetRequiredService<IJobQueue>().EnqueueBatchAsync(batch);
         // A row the library wrote itself (an older Api's), and one of ours with a job parameter: both read through ours.
-        var library = LibraryStorage(db);
+        var library = HangfireJobs.LibraryStorage(db);
         var call = DispatchOf(payload);
         string theirs;
         using (var connection = library.GetConnection())
@@ -120,11 +118,6 @@ public sealed class JobCreationTests(PostgresServer server)
     // The call HangfireJobQueue stores for a batch, for writing the same job through the library.
     private static Job DispatchOf(string payload) => Job.FromExpression<IFunctionDispatcher>(
         dispatcher => dispatcher.DispatchAsync(CreateActivityJob.Function, payload, null, null, CancellationToken.None), CreateActivityJob.Queue);
-
-    // Hangfire.PostgreSql's own storage, as an older Api had it, on the test's database.
-    private static PostgreSqlStorage LibraryStorage(TestDatabase db) => new(
-        new NpgsqlConnectionFactory(ConnectionUrl.Parse(db.Url).ConnectionString, new PostgreSqlStorageOptions()),
-        JobStorageServiceCollectionExtensions.StorageOptions(new ConfigurationBuilder().Build()));
 
     // The Api's registration: a client of the storage, no server.
     private static ServiceProvider AsTheApi(TestDatabase db)
