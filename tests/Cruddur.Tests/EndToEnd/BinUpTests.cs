@@ -136,8 +136,18 @@ public sealed partial class BinUpTests : IDisposable
         }, users => users == 1, "the sign-up a user (users with its handle)");
     }
 
-    private static bool IsRunning(int pid) => File.Exists($"/proc/{pid}/status")
-        && !File.ReadAllText($"/proc/{pid}/status").Contains("State:\tZ", StringComparison.Ordinal);
+    // A process that exits between the check and the read has no status file left: it is not running.
+    private static bool IsRunning(int pid)
+    {
+        try
+        {
+            return !File.ReadAllText($"/proc/{pid}/status").Contains("State:\tZ", StringComparison.Ordinal);
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
 
     [GeneratedRegex(@"COGNITO_USERS_QUEUE_URL=(\S+)")]
     private static partial Regex QueueUrl();
