@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using System.Reflection;
 using Hangfire.Common;
+using Hangfire.Server;
 
 namespace Cruddur.Shared.Jobs;
 
@@ -9,6 +11,9 @@ namespace Cruddur.Shared.Jobs;
 /// </summary>
 internal sealed class HangfireJobQueue(LeanPostgreSqlStorage storage) : IJobQueue
 {
+    private static readonly MethodInfo Dispatch = typeof(IFunctionDispatcher).GetMethod(
+        nameof(IFunctionDispatcher.DispatchAsync), [typeof(string), typeof(string), typeof(string), typeof(PerformContext), typeof(CancellationToken)])!;
+
     public Task<string> EnqueueAsync<T>(T job, CancellationToken cancellationToken = default)
         where T : notnull =>
         Task.FromResult(Create(JobContractAttribute.Of(typeof(T)), JobPayload.Serialize(job), cancellationToken));
@@ -29,8 +34,8 @@ internal sealed class HangfireJobQueue(LeanPostgreSqlStorage storage) : IJobQueu
     {
         cancellationToken.ThrowIfCancellationRequested();
         var traceParent = Activity.Current is { IdFormat: ActivityIdFormat.W3C } activity ? activity.Id : null;
-        var job = Job.FromExpression<IFunctionDispatcher>(
-            dispatcher => dispatcher.DispatchAsync(contract.Function, payload, traceParent, null, CancellationToken.None), contract.Queue);
+        // The call built directly: Job.FromExpression compiles and fingerprints the expression on every enqueue.
+        var job = new Job(typeof(IFunctionDispatcher), Dispatch, [contract.Function, payload, traceParent, null!, CancellationToken.None], contract.Queue);
         return storage.CreateEnqueuedJob(job, contract.Queue);
     }
 }
