@@ -74,6 +74,9 @@ internal sealed class LeanPostgreSqlStorage(IConnectionFactory connections, Post
         SELECT "statename", "createdat" FROM "{options.SchemaName}"."job" WHERE "id" = $1
         """;
 
+    /// <summary>The SQL of a state change's writes, in this storage's schema (<see cref="LeanStateChanger"/>).</summary>
+    public StateWriteSql StateWrites { get; } = new(options.SchemaName);
+
     public override IStorageConnection GetConnection() => new Connection(this);
 
     /// <summary>

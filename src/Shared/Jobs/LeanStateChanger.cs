@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Transactions;
 using Hangfire.Common;
 using Hangfire.PostgreSql;
@@ -70,9 +71,16 @@ internal sealed class LeanStateChanger(IJobFilterProvider filters) : IBackground
     }
 
     // The library's write transaction on the connection that holds the job's lock; the changer asks for that lock again.
-    private sealed class LockedTransaction(PostgreSqlStorage storage, NpgsqlConnection connection, string jobId)
+    // The writes every state change makes (the job's state and expiry, the statistics counters) go to the server in one
+    // batch at Commit, where the library sends each as its own round trip: its SQL, in the order the changer wrote them.
+    // The rarer writes (sets, lists, hashes, queues) take the library's path after them, in the same transaction;
+    // no write of a state change reads another's result, so the order between the two groups does not matter.
+    private sealed class LockedTransaction(LeanPostgreSqlStorage storage, NpgsqlConnection connection, string jobId)
         : PostgreSqlWriteOnlyTransaction(storage, () => connection)
     {
+        private readonly StateWriteSql _sql = storage.StateWrites;
+        private readonly NpgsqlBatch _writes = new(connection);
+
         public override void AcquireDistributedLock(string resource, TimeSpan timeout)
         {
             if (resource != $"job:{jobId}:state-lock")
@@ -80,5 +88,96 @@ internal sealed class LeanStateChanger(IJobFilterProvider filters) : IBackground
                 throw new NotSupportedException($"This transaction holds job {jobId}'s state lock only, not {resource}.");
             }
         }
+
+        public override void SetJobState(string jobId, IState state)
+        {
+            ArgumentNullException.ThrowIfNull(state);
+            Write(_sql.SetJobState, Id(jobId), state.Name, (object?)state.Reason ?? DBNull.Value, DateTime.UtcNow, StateData(state));
+        }
+
+        public override void AddJobState(string jobId, IState state)
+        {
+            ArgumentNullException.ThrowIfNull(state);
+            Write(_sql.AddJobState, Id(jobId), state.Name, (object?)state.Reason ?? DBNull.Value, DateTime.UtcNow, StateData(state));
+        }
+
+        public override void ExpireJob(string jobId, TimeSpan expireIn) => Write(_sql.ExpireJob, Id(jobId), (long)expireIn.TotalSeconds);
+
+        public override void PersistJob(string jobId) => Write(_sql.PersistJob, Id(jobId));
+
+        public override void IncrementCounter(string key) => Write(_sql.AddToCounter, key, 1L);
+
+        public override void IncrementCounter(string key, TimeSpan expireIn) => Write(_sql.AddToExpiringCounter, key, 1L, (long)expireIn.TotalSeconds);
+
+        public override void DecrementCounter(string key) => Write(_sql.AddToCounter, key, -1L);
+
+        public override void DecrementCounter(string key, TimeSpan expireIn) => Write(_sql.AddToExpiringCounter, key, -1L, (long)expireIn.TotalSeconds);
+
+        public override void Commit()
+        {
+            if (_writes.BatchCommands.Count > 0)
+            {
+                _writes.ExecuteNonQuery();
+            }
+            base.Commit();
+        }
+
+        public override void Dispose()
+        {
+            _writes.Dispose();
+            base.Dispose();
+        }
+
+        private void Write(string sql, params object[] values)
+        {
+            var command = new NpgsqlBatchCommand(sql);
+            foreach (var value in values)
+            {
+                command.Parameters.Add(new NpgsqlParameter { Value = value });
+            }
+            _writes.BatchCommands.Add(command);
+        }
+
+        private static long Id(string jobId) => long.Parse(jobId, CultureInfo.InvariantCulture);
+
+        // The library's JsonParameter: an empty data object is stored as {}.
+        private static string StateData(IState state) => SerializationHelper.Serialize(state.SerializeData()) is { Length: > 0 } data ? data : "{}";
     }
+}
+
+/// <summary>The library's SQL for the writes of a state change (<c>PostgreSqlWriteOnlyTransaction</c>), with positional parameters.</summary>
+internal sealed class StateWriteSql(string schema)
+{
+    public string SetJobState { get; } = $"""
+        WITH "s" AS (
+            INSERT INTO "{schema}"."state" ("jobid", "name", "reason", "createdat", "data")
+            VALUES ($1, $2, $3, $4, $5::jsonb) RETURNING "id"
+        )
+        UPDATE "{schema}"."job" "j" SET "stateid" = "s"."id", "statename" = $2 FROM "s" WHERE "j"."id" = $1
+        """;
+
+    public string AddJobState { get; } = $"""
+        INSERT INTO "{schema}"."state" ("jobid", "name", "reason", "createdat", "data")
+        VALUES ($1, $2, $3, $4, $5::jsonb)
+        """;
+
+    public string ExpireJob { get; } = $"""
+        UPDATE "{schema}"."job" SET "expireat" = NOW() + $2 * INTERVAL '1 second'
+        WHERE "id" = $1
+        """;
+
+    public string PersistJob { get; } = $"""
+        UPDATE "{schema}"."job" SET "expireat" = NULL
+        WHERE "id" = $1
+        """;
+
+    public string AddToCounter { get; } = $"""
+        INSERT INTO "{schema}"."counter" ("key", "value")
+        VALUES ($1, $2)
+        """;
+
+    public string AddToExpiringCounter { get; } = $"""
+        INSERT INTO "{schema}"."counter" ("key", "value", "expireat")
+        VALUES ($1, $2, NOW() + $3 * INTERVAL '1 second')
+        """;
 }

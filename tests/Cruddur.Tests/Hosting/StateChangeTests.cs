@@ -1,3 +1,4 @@
+using System.Reflection;
 using System.Transactions;
 using Cruddur.Shared.Data;
 using Cruddur.Shared.Jobs;
@@ -81,4 +82,95 @@ public sealed class StateChangeTests(PostgresServer server)
         Assert.Equal("Enqueued", stateRead);
         Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM hangfire.lock WHERE resource LIKE 'hangfire:job:%'")); // the library's own, now held
     }
+
+    [Fact]
+    public async Task A_jobs_life_writes_the_rows_the_librarys_own_state_changes_write()
+    {
+        await using var db = await TestDatabase.CreateAsync(server);
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["CONNECTION_URL"] = db.Url }).Build();
+        var services = new ServiceCollection().AddLogging();
+        services.AddCruddurData(configuration).AddCruddurJobStorage(configuration, runsJobs: true);
+        await using var provider = services.BuildServiceProvider();
+        var queue = provider.GetRequiredService<IJobQueue>();
+        var lean = await queue.EnqueueAsync(new RecordJob("lean"));
+        var stock = await queue.EnqueueAsync(new RecordJob("stock"));
+
+        // The Worker's changer on its storage, then Hangfire's own on the library's storage, through the same life: a
+        // failure the retry filter turns into Scheduled, a requeue, a success, a deletion.
+        var storage = provider.GetRequiredService<JobStorage>();
+        var library = HangfireJobs.LibraryStorage(db);
+        var counters0 = await CountersAsync(db);
+        Live(provider.GetRequiredService<IBackgroundJobStateChanger>(), storage, lean);
+        var counters1 = await CountersAsync(db);
+        Live(new BackgroundJobStateChanger(JobFilterProviders.Providers), library, stock);
+        var counters2 = await CountersAsync(db);
+
+        Assert.IsType<LeanStateChanger>(provider.GetRequiredService<IBackgroundJobStateChanger>());
+        Assert.Equal(await RowsAsync(db, stock, library.JobExpirationTimeout), await RowsAsync(db, lean, storage.JobExpirationTimeout));
+        Assert.NotEmpty(Added(counters0, counters1));
+        Assert.Equal(Added(counters1, counters2), Added(counters0, counters1));
+    }
+
+    private static void Live(IBackgroundJobStateChanger changer, JobStorage storage, string job)
+    {
+        using var connection = storage.GetConnection();
+        IState[] life =
+        [
+            Processing(), new FailedState(new InvalidOperationException("boom")), new EnqueuedState("tests"),
+            Processing(), new SucceededState(null, 1, 2), new DeletedState(),
+        ];
+        foreach (var state in life)
+        {
+            Assert.NotNull(changer.ChangeState(new StateChangeContext(storage, connection, job, state)));
+        }
+    }
+
+    // Hangfire's worker makes this state; its constructor is internal.
+    private static ProcessingState Processing() => (ProcessingState)Activator.CreateInstance(
+        typeof(ProcessingState), BindingFlags.NonPublic | BindingFlags.Instance, null, ["server", "worker"], null)!;
+
+    // Everything a state change writes about the job, without ids and times: its states (name, reason, the data's keys),
+    // whether the job points at its last state and expires after its storage's retention (to the minute), its queue rows
+    // and the sets it is in.
+    private static async Task<List<string>> RowsAsync(TestDatabase db, string job, TimeSpan retention)
+    {
+        await using var command = db.DataSource.CreateCommand($"""
+            SELECT 'state ' || s.name || ' | ' || coalesce(s.reason, '-') || ' | ' || (SELECT string_agg(k, ',' ORDER BY k) FROM jsonb_object_keys(s.data) k)
+            FROM hangfire.state s WHERE s.jobid = {job}
+            UNION ALL
+            SELECT 'job ' || j.statename || ' | last state ' || (j.stateid = (SELECT max(id) FROM hangfire.state WHERE jobid = j.id))
+                || ' | expires ' || coalesce((round(extract(epoch FROM j.expireat - now()) / 60) = {(long)retention.TotalMinutes})::text, 'never')
+            FROM hangfire.job j WHERE j.id = {job}
+            UNION ALL
+            SELECT 'queue ' || q.queue || ' | fetched ' || (q.fetchedat IS NOT NULL) FROM hangfire.jobqueue q WHERE q.jobid = {job}
+            UNION ALL
+            SELECT 'set ' || key FROM hangfire.set WHERE value = '{job}'
+            """);
+        var rows = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            rows.Add(reader.GetString(0));
+        }
+        rows.Sort(StringComparer.Ordinal);
+        return rows;
+    }
+
+    private static async Task<Dictionary<string, long>> CountersAsync(TestDatabase db)
+    {
+        await using var command = db.DataSource.CreateCommand(
+            "SELECT key || ' | expires ' || (expireat IS NOT NULL), sum(value) FROM hangfire.counter GROUP BY 1");
+        var counters = new Dictionary<string, long>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            counters[reader.GetString(0)] = reader.GetInt64(1);
+        }
+        return counters;
+    }
+
+    private static List<string> Added(Dictionary<string, long> before, Dictionary<string, long> after) =>
+        after.Where(c => c.Value != before.GetValueOrDefault(c.Key)).Select(c => $"{c.Key}: {c.Value - before.GetValueOrDefault(c.Key)}")
+            .Order(StringComparer.Ordinal).ToList();
 }
