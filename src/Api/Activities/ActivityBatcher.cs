@@ -9,9 +9,9 @@ namespace Cruddur.Api.Activities;
 /// Group commit for posts: concurrent valid posts are coalesced into one create-activity job (until the batch holds
 /// <see cref="ActivityBatchOptions.MaxSize"/>, or else for <see cref="ActivityBatchOptions.Linger"/> and no less than
 /// <see cref="ActivityBatchOptions.MinInterval"/> after the previous commit began, <see cref="ActivityBatchOptions.LightInterval"/>
-/// while batches are small), committed with one Hangfire
-/// transaction. Each caller's task completes only after that commit, with the job's id; if the commit fails, every
-/// caller of the batch gets the exception (nothing was accepted). Each activity keeps its own uuid.
+/// while batches are small), committed with one Hangfire transaction. Each caller's task completes only after that commit,
+/// with the job's id; if the commit fails, every caller of the batch gets the exception (nothing was accepted). Each
+/// activity keeps its own uuid.
 /// </summary>
 public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options, ILogger<ActivityBatcher> logger) : BackgroundService
 {
@@ -78,7 +78,7 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
                 //   post's; the interval is the longest a post waits for its commit to start, so it bounds the latency
                 //   too (docs/performance.md, "Commit pacing" and "The Worker's share of the cores"). While the batches are
                 //   small (the last one under a quarter of MaxSize), the load is light, the cores are idle and the jobs
-                //   would carry few posts whatever the wait: LightInterval then ("A shorter interval at light load").
+                //   would carry few posts whatever the wait: LightInterval then (docs/performance.md, "POST p99 at 1,000/s, request by request").
                 // A full batch (MaxSize) is committed at once: under a heavy load pacing would only add latency. After a
                 // stop, what is already queued is still committed (or failed): no waiter is left hanging.
                 while (_queued.Count < options.MaxSize)

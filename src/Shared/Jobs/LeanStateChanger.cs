@@ -11,10 +11,10 @@ namespace Cruddur.Shared.Jobs;
 /// Hangfire's state changer (<see cref="BackgroundJobStateChanger"/>: its filters, its state machine and its checks, unchanged)
 /// run inside one transaction of <see cref="LeanPostgreSqlStorage"/>: the job's lock, its read and the new state's writes
 /// commit together. Hangfire.PostgreSql gives a state change a transaction of its own for each of the lock's delete of an
-/// expired holder, its insert, the writes and the lock's release: besides one round trip per write, 7 round trips and 4
-/// commits where this takes 2 and 1 (Processing 9-10 against 4-5, Succeeded 12-13 against 7-8; docs/performance.md,
-/// "One transaction per state change"). The job's call is read and deserialized once per Worker
-/// invocation instead of at each of its two state changes.
+/// expired holder, its insert, the writes and the lock's release, and one round trip to each write: Processing 9-10 round
+/// trips and 4 commits, Succeeded 12-13; this takes 4 and 1 for either, its writes sent in one batch (docs/performance.md,
+/// "One transaction per state change" and "A state change's writes in one round trip"). The job's call is read and
+/// deserialized once per Worker invocation instead of at each of its two state changes.
 /// <para>
 /// What takes the library's own path: a change whose caller brings its own transaction, Hangfire's last resort after failed
 /// attempts (<see cref="StateChangeContext.DisableFilters"/>), and a connection of another storage. Not carried over:

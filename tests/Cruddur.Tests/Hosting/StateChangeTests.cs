@@ -53,11 +53,7 @@ public sealed class StateChangeTests(PostgresServer server)
     public async Task The_librarys_lock_waits_for_a_state_change_in_progress_and_nothing_of_its_lock_is_left()
     {
         await using var db = await TestDatabase.CreateAsync(server);
-        var configuration = new ConfigurationBuilder()
-            .AddInMemoryCollection(new Dictionary<string, string?> { ["CONNECTION_URL"] = db.Url }).Build();
-        var services = new ServiceCollection().AddLogging();
-        services.AddCruddurData(configuration).AddCruddurJobStorage(configuration, runsJobs: true);
-        await using var provider = services.BuildServiceProvider();
+        await using var provider = WorkerStorage(db);
         var job = await provider.GetRequiredService<IJobQueue>().EnqueueAsync(new RecordJob("locked"));
         var storage = provider.GetRequiredService<JobStorage>();
         using var libraryConnection = HangfireJobs.LibraryStorage(db).GetConnection();
@@ -87,11 +83,7 @@ public sealed class StateChangeTests(PostgresServer server)
     public async Task A_jobs_life_writes_the_rows_the_librarys_own_state_changes_write()
     {
         await using var db = await TestDatabase.CreateAsync(server);
-        var configuration = new ConfigurationBuilder()
-            .AddInMemoryCollection(new Dictionary<string, string?> { ["CONNECTION_URL"] = db.Url }).Build();
-        var services = new ServiceCollection().AddLogging();
-        services.AddCruddurData(configuration).AddCruddurJobStorage(configuration, runsJobs: true);
-        await using var provider = services.BuildServiceProvider();
+        await using var provider = WorkerStorage(db);
         var queue = provider.GetRequiredService<IJobQueue>();
         var lean = await queue.EnqueueAsync(new RecordJob("lean"));
         var stock = await queue.EnqueueAsync(new RecordJob("stock"));
@@ -110,6 +102,16 @@ public sealed class StateChangeTests(PostgresServer server)
         Assert.Equal(await RowsAsync(db, stock, library.JobExpirationTimeout), await RowsAsync(db, lean, storage.JobExpirationTimeout));
         Assert.NotEmpty(Added(counters0, counters1));
         Assert.Equal(Added(counters1, counters2), Added(counters0, counters1));
+    }
+
+    // The job storage as the Worker registers it: its changer, its connections.
+    private static ServiceProvider WorkerStorage(TestDatabase db)
+    {
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["CONNECTION_URL"] = db.Url }).Build();
+        var services = new ServiceCollection().AddLogging();
+        services.AddCruddurData(configuration).AddCruddurJobStorage(configuration, runsJobs: true);
+        return services.BuildServiceProvider();
     }
 
     private static void Live(IBackgroundJobStateChanger changer, JobStorage storage, string job)
