@@ -8,10 +8,9 @@ namespace Cruddur.Api.Activities;
 /// <summary>
 /// Group commit for posts: concurrent valid posts are coalesced into one create-activity job (until the batch holds
 /// <see cref="ActivityBatchOptions.MaxSize"/>, or else for <see cref="ActivityBatchOptions.Linger"/> and no less than
-/// <see cref="ActivityBatchOptions.MinInterval"/> after the previous commit began, <see cref="ActivityBatchOptions.LightInterval"/>
-/// while batches are small), committed with one Hangfire transaction. Each caller's task completes only after that commit,
-/// with the job's id; if the commit fails, every caller of the batch gets the exception (nothing was accepted). Each
-/// activity keeps its own uuid.
+/// <see cref="ActivityBatchOptions.MinInterval"/> after the previous commit began), committed with one Hangfire transaction.
+/// Each caller's task completes only after that commit, with the job's id; if the commit fails, every caller of the batch
+/// gets the exception (nothing was accepted). Each activity keeps its own uuid.
 /// </summary>
 public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options, ILogger<ActivityBatcher> logger) : BackgroundService
 {
@@ -60,9 +59,7 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
     {
         var linger = Stopwatch.Frequency * options.Linger.Ticks / TimeSpan.TicksPerSecond;
         var interval = Stopwatch.Frequency * options.MinInterval.Ticks / TimeSpan.TicksPerSecond;
-        var lightInterval = Math.Min(interval, Stopwatch.Frequency * options.LightInterval.Ticks / TimeSpan.TicksPerSecond);
         var lastStart = long.MinValue / 2;
-        var lastSize = 0;
         var free = Stopwatch.GetTimestamp();
         var batch = new List<Pending>(options.MaxSize);
         while (true)
@@ -76,9 +73,7 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
                 // - MinInterval after the previous commit began: a steady stream makes at most 1000 / MinInterval jobs a
                 //   second, each carrying more posts. A job's fixed cost (Hangfire's statements, its WAL) is most of a
                 //   post's; the interval is the longest a post waits for its commit to start, so it bounds the latency
-                //   too (docs/performance.md, "Commit pacing" and "The Worker's share of the cores"). While the batches are
-                //   small (the last one under a quarter of MaxSize), the load is light, the cores are idle and the jobs
-                //   would carry few posts whatever the wait: LightInterval then (docs/performance.md, "POST p99 at 1,000/s, request by request").
+                //   too (docs/performance.md, "Commit pacing", "The Worker's share of the cores" and "One interval at every load").
                 // A full batch (MaxSize) is committed at once: under a heavy load pacing would only add latency. After a
                 // stop, what is already queued is still committed (or failed): no waiter is left hanging.
                 while (_queued.Count < options.MaxSize)
@@ -92,8 +87,7 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
                         Monitor.Wait(_gate);
                         continue;
                     }
-                    var pace = lastSize >= options.MaxSize / 4 ? interval : lightInterval;
-                    var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), Math.Max(Math.Max(_queued[0].QueuedAt, free) + linger, lastStart + pace));
+                    var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), Math.Max(Math.Max(_queued[0].QueuedAt, free) + linger, lastStart + interval));
                     if (wait <= TimeSpan.Zero || _stopping)
                     {
                         break;
@@ -106,7 +100,6 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
             }
             lastStart = Stopwatch.GetTimestamp();
             Commit(batch);
-            lastSize = batch.Count;
             batch.Clear();
             free = Stopwatch.GetTimestamp();
         }
@@ -165,10 +158,4 @@ public sealed record ActivityBatchOptions
     public double MinIntervalMilliseconds { get; init; } = 5;
 
     public TimeSpan MinInterval => TimeSpan.FromMilliseconds(MinIntervalMilliseconds);
-
-    /// <summary>The interval instead, while the last batch held fewer than a quarter of <see cref="MaxSize"/> posts (a light load); no longer than <see cref="MinInterval"/>.</summary>
-    [ConfigurationKeyName("ACTIVITY_BATCH_LIGHT_INTERVAL_MS"), Display(Name = "ACTIVITY_BATCH_LIGHT_INTERVAL_MS"), Range(0, 600_000)]
-    public double LightIntervalMilliseconds { get; init; } = 3;
-
-    public TimeSpan LightInterval => TimeSpan.FromMilliseconds(LightIntervalMilliseconds);
 }

@@ -14,13 +14,11 @@ namespace Cruddur.Tests.Activities;
 public sealed class ActivityGroupCommitTests(PostgresServer server) : IAsyncLifetime
 {
     // By default a batch closes when it is full, not by time: posts sent together share it however slowly the machine runs.
-    // The light-load interval is the interval itself unless a test says otherwise.
-    private static Dictionary<string, string?> Batching(int size, int lingerMs = 120_000, int minIntervalMs = 20, int? lightIntervalMs = null) => new()
+    private static Dictionary<string, string?> Batching(int size, int lingerMs = 120_000, int minIntervalMs = 20) => new()
     {
         ["ACTIVITY_BATCH_MAX_SIZE"] = size.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["ACTIVITY_BATCH_LINGER_MS"] = lingerMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["ACTIVITY_BATCH_MIN_INTERVAL_MS"] = minIntervalMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        ["ACTIVITY_BATCH_LIGHT_INTERVAL_MS"] = (lightIntervalMs ?? minIntervalMs).ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
 
     private TestDatabase _db = null!;
@@ -75,31 +73,6 @@ public sealed class ActivityGroupCommitTests(PostgresServer server) : IAsyncLife
         // They waited for the interval from the first commit's start, which came before the first 202.
         Assert.True(nextAnswered >= TimeSpan.FromMilliseconds(3000) - TimeSpan.FromMilliseconds(50),
             $"the paced posts were answered {nextAnswered.TotalMilliseconds:F0} ms after the first was sent ({firstAnswered.TotalMilliseconds:F0} ms for the first)");
-    }
-
-    [Fact]
-    public async Task Small_batches_wait_the_light_interval_and_once_a_batch_is_a_quarter_full_the_next_waits_the_whole_interval()
-    {
-        // A quarter of 20 is 5. Intervals a slow machine cannot blur: 1 s light, 5 s whole.
-        await using var api = new ApiFactory(_db.Url, Batching(20, lingerMs: 0, minIntervalMs: 5000, lightIntervalMs: 1000));
-        using var http = api.CreateClient();
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        async Task<(HashSet<string> Jobs, TimeSpan Answered)> PostTogetherAsync(int count)
-        {
-            var sent = clock.Elapsed;
-            var jobs = await Task.WhenAll((await Task.WhenAll(Enumerable.Range(1, count).Select(n => PostAsync(http, "bayko", $"post {n}")))).Select(JobIdAsync));
-            return ([.. jobs], clock.Elapsed - sent);
-        }
-
-        await PostTogetherAsync(1); // the first, at once
-        var light = await PostTogetherAsync(6); // after a batch of 1: the light interval, then all six together
-        var whole = await PostTogetherAsync(2); // after a batch of 6: the whole interval
-
-        Assert.Single(light.Jobs);
-        Assert.True(light.Answered < TimeSpan.FromSeconds(4), $"six posts after a batch of one were answered after {light.Answered.TotalMilliseconds:F0} ms");
-        Assert.Single(whole.Jobs);
-        Assert.True(whole.Answered >= TimeSpan.FromMilliseconds(5000) - light.Answered - TimeSpan.FromMilliseconds(50),
-            $"two posts after a batch of six were answered after {whole.Answered.TotalMilliseconds:F0} ms");
     }
 
     [Fact]

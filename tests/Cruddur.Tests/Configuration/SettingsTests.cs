@@ -40,7 +40,6 @@ public sealed class SettingsTests
     [InlineData("ACTIVITY_BATCH_MAX_SIZE", "0")]
     [InlineData("ACTIVITY_BATCH_LINGER_MS", "-1")]
     [InlineData("ACTIVITY_BATCH_MIN_INTERVAL_MS", "-1")]
-    [InlineData("ACTIVITY_BATCH_LIGHT_INTERVAL_MS", "-1")]
     [InlineData("HANGFIRE_QUEUE_POLL_MS", "a quarter second")]
     public async Task An_invalid_setting_stops_the_api_at_startup_with_a_message_naming_it(string setting, string value)
     {
