@@ -41,7 +41,7 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
 
     // The committer runs on a thread of its own and waits with Monitor.Wait, which keeps to the millisecond. Task.Delay and
     // Environment.TickCount64 follow the kernel's coarse clock, 4 ms ticks on this kind of machine: a 2 ms Task.Delay took
-    // 4.3 ms at the median and a 5 ms interval up to 8 (docs/performance.md, "A clock that keeps to the millisecond").
+    // 4.3 ms at the median and a 5 ms interval up to 8 (docs/lab/post-latency.md, "A clock that keeps to the millisecond").
     protected override Task ExecuteAsync(CancellationToken stoppingToken)
     {
         stoppingToken.Register(() =>
@@ -73,7 +73,7 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
                 // - MinInterval after the previous commit began: a steady stream makes at most 1000 / MinInterval jobs a
                 //   second, each carrying more posts. A job's fixed cost (Hangfire's statements, its WAL) is most of a
                 //   post's; the interval is the longest a post waits for its commit to start, so it bounds the latency
-                //   too (docs/performance.md, "Commit pacing", "The Worker's share of the cores" and "One interval at every load").
+                //   too (docs/lab/post-latency.md, "Commit pacing", "The Worker's share of the cores" and "One interval at every load").
                 // A full batch (MaxSize) is committed at once: under a heavy load pacing would only add latency. After a
                 // stop, what is already queued is still committed (or failed): no waiter is left hanging.
                 while (_queued.Count < options.MaxSize)

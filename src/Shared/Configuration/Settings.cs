@@ -19,7 +19,7 @@ public static class Settings
     /// the default reload watches every directory under the working directory and wakes on each write there:
     /// 8,445 directories for a test's process in the temp directory, and bin/up, run from the checkout, keeps its
     /// cluster and logs under it (.data/). In a lab run with the cluster under it, that watcher's thread took 1.3% of
-    /// the machine's CPU (docs/performance.md).
+    /// the machine's CPU (docs/lab/job-bookkeeping.md, "Arguments written once, one lookup per handle, settings read once").
     /// </summary>
     public const string ReadOnceArgument = "--hostBuilder:reloadConfigOnChange=false";
 

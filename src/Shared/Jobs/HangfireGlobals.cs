@@ -44,7 +44,7 @@ public static class HangfireGlobals
     /// removes statistics history (two counter rows per finished job, read only by the dashboard's history graphs) and
     /// continuations (a parameter read per state change; no Cruddur job has continuations), which the dashboard and
     /// an operator's <c>ContinueJobWith</c> expect: kept by default, as their cost per activity is small at today's
-    /// batch sizes (docs/performance.md, "Hangfire's default filters"). Process-wide: Hangfire keeps its filters in a
+    /// batch sizes (docs/lab/post-path.md, "Hangfire's default filters"). Process-wide: Hangfire keeps its filters in a
     /// static collection.
     /// </summary>
     private static void RemoveDefaultFilters(bool lean)

@@ -14,7 +14,7 @@ public interface IFunctionDispatcher
     /// <param name="payload">The contract as JSON (<see cref="JobPayload"/>): one object, or an array for a batch.</param>
     /// <param name="traceParent">
     /// The W3C trace context of the request that enqueued the job, or null. An argument rather than a job
-    /// parameter: a parameter costs an INSERT per enqueue and a SELECT per run (docs/performance.md).
+    /// parameter: a parameter costs an INSERT per enqueue and a SELECT per run (docs/lab/post-path.md).
     /// </param>
     /// <param name="context">Supplied by Hangfire when the job runs; enqueue <c>null</c>.</param>
     /// <param name="cancellationToken">Supplied by Hangfire: cancelled when the server shuts down.</param>

@@ -32,7 +32,7 @@ public static class JobStorageServiceCollectionExtensions
     /// <paramref name="runsJobs"/> is for a process that only runs jobs (the Worker). Hangfire's own writes
     /// there (fetches, heartbeats, state changes, locks, counters) go through the asynchronous-commit pool
     /// (<see cref="DataServiceCollectionExtensions.AsynchronousCommitKey"/>), so they no longer wait for the disk: 6 of a
-    /// job's 8 WAL flushes (docs/performance.md, "Asynchronous bookkeeping"). This loses nothing: the job itself was
+    /// job's 8 WAL flushes (docs/lab/job-bookkeeping.md, "Asynchronous bookkeeping"). This loses nothing: the job itself was
     /// committed durably by the process that created it; a function's own writes use the main pool and are durable when
     /// it returns; and a server crash that takes the last bookkeeping commits leaves the job unfinished in Hangfire's
     /// eyes, so it runs again after the invisibility timeout (and enqueues again any job it had split out), and every

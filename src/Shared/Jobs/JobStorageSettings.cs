@@ -37,7 +37,7 @@ public sealed class JobStorageSettings
     public TimeSpan JobRetention { get; set; } = TimeSpan.FromHours(1);
 
     /// <summary>Drops Hangfire's statistics-history and continuation filters (about 3 statements per job; the dashboard's
-    /// history graphs stay empty): off by default (docs/performance.md, "Hangfire's default filters").</summary>
+    /// history graphs stay empty): off by default (docs/lab/post-path.md, "Hangfire's default filters").</summary>
     [ConfigurationKeyName("HANGFIRE_LEAN_FILTERS")]
     public bool LeanFilters { get; set; }
 }

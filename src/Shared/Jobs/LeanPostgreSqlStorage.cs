@@ -12,7 +12,7 @@ namespace Cruddur.Shared.Jobs;
 
 /// <summary>
 /// Hangfire.PostgreSql's storage (1.21.1), except in how a new job's rows are written; the rows themselves stay what
-/// the library reads, and a job the library wrote reads here as before (docs/performance.md):
+/// the library reads, and a job the library wrote reads here as before (docs/lab/job-bookkeeping.md):
 /// <list type="bullet">
 /// <item>a job's arguments are written once. The library writes them into <c>job.arguments</c> and again inside
 /// <c>job.invocationdata</c>, escaped one level deeper (21.7 kB of a 22 kB <c>invocationdata</c> for 64 posts), though

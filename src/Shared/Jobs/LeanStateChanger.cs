@@ -12,7 +12,7 @@ namespace Cruddur.Shared.Jobs;
 /// run inside one transaction of <see cref="LeanPostgreSqlStorage"/>: the job's lock, its read and the new state's writes
 /// commit together. Hangfire.PostgreSql gives a state change a transaction of its own for each of the lock's delete of an
 /// expired holder, its insert, the writes and the lock's release, and one round trip to each write: Processing 9-10 round
-/// trips and 4 commits, Succeeded 12-13; this takes 4 and 1 for either, its writes sent in one batch (docs/performance.md,
+/// trips and 4 commits, Succeeded 12-13; this takes 4 and 1 for either, its writes sent in one batch (docs/lab/job-bookkeeping.md,
 /// "One transaction per state change" and "A state change's writes in one round trip"). The job's call is read and
 /// deserialized once per Worker invocation instead of at each of its two state changes.
 /// <para>

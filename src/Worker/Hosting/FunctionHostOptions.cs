@@ -10,7 +10,7 @@ internal sealed record FunctionHostOptions
     /// Concurrent invocations in this Worker. Two, not Hangfire's five per core: an invocation here is bound by the CPU
     /// (its own and its PostgreSQL backend's), so more of them store no more posts, and on a machine shared with the Api
     /// they take its cores in bursts: POST p99 at a fixed 1,000/s (5 ms commit interval) was 37-40 ms with 10 and
-    /// 12-24 ms with 2, for the same stored rate (docs/performance.md, "The Worker's share of the cores"). A Worker
+    /// 12-24 ms with 2, for the same stored rate (docs/lab/post-latency.md, "The Worker's share of the cores"). A Worker
     /// whose functions wait on a remote database or network may want more.
     /// </summary>
     [ConfigurationKeyName("WORKER_COUNT"), Display(Name = "WORKER_COUNT"), Range(1, 1000)]
