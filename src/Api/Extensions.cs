@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Cruddur.Api.Activities;
 using Cruddur.Api.Authentication;
+using Cruddur.Api.CrossOrigin;
 using Cruddur.Api.Dashboard;
 using Cruddur.Api.Health;
 using Cruddur.Api.Jobs;
@@ -42,6 +43,7 @@ public static class Extensions
         var feedCache = services.AddSettings<FeedCacheOptions>(builder.Configuration);
         services.AddOutputCache(cache => cache.AddPolicy(FeedCachePolicy.Name, new FeedCachePolicy(feedCache.TimeToLive)));
         services.AddCognitoUsersIngress(builder.Configuration);
+        services.AddFrontendCors(builder.Configuration);
         services.AddCognitoAuthentication(builder.Configuration);
         services.AddCruddurTelemetry(builder.Configuration, "cruddur-api",
             tracing => tracing.AddAspNetCoreInstrumentation(),
@@ -68,6 +70,8 @@ public static class Extensions
     {
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        // Before authentication: a preflight carries no token, and is answered here (only the /api endpoints have a policy).
+        app.UseCors();
         app.UseCognitoAuthentication();
         app.UseOutputCache();
         app.MapActivitiesApi();

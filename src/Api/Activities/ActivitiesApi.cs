@@ -1,5 +1,6 @@
 using System.Globalization;
 using Cruddur.Api.Authentication;
+using Cruddur.Api.CrossOrigin;
 using Cruddur.Api.Users;
 using Cruddur.Shared.Activities;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -20,7 +21,7 @@ public static class ActivitiesApi
 
     public static RouteGroupBuilder MapActivitiesApi(this IEndpointRouteBuilder routes)
     {
-        var api = routes.MapGroup("/api/activities").WithTags("Activities");
+        var api = routes.MapGroup("/api/activities").WithTags("Activities").RequireCors(FrontendCors.PolicyName);
         // No Accepts<T>() here: it would answer a wrong content type 415 before the handler's 400 (the contract);
         // the request body is described for the OpenAPI document only. A 503 (Postgres unreachable) may answer any of them.
         var post = api.MapPost("/", PostAsync)

@@ -1,3 +1,4 @@
+using Cruddur.Api.CrossOrigin;
 using Hangfire;
 
 namespace Cruddur.Api.Jobs;
@@ -7,7 +8,7 @@ public static class JobsApi
 {
     public static RouteGroupBuilder MapJobsApi(this IEndpointRouteBuilder routes)
     {
-        var api = routes.MapGroup("/api/jobs").WithTags("Jobs");
+        var api = routes.MapGroup("/api/jobs").WithTags("Jobs").RequireCors(FrontendCors.PolicyName);
         api.MapGet("/{jobId}", Get)
             .Produces<JobStatus>(StatusCodes.Status200OK)
             .ProducesProblem(StatusCodes.Status404NotFound)

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Cruddur.Api.Activities;
+using Cruddur.Api.CrossOrigin;
 using Cruddur.Api.Dashboard;
 using Cruddur.Api.Users;
 using Cruddur.Shared.Configuration;
@@ -41,6 +42,9 @@ public sealed class SettingsTests
     [InlineData("ACTIVITY_BATCH_LINGER_MS", "-1")]
     [InlineData("ACTIVITY_BATCH_MIN_INTERVAL_MS", "-1")]
     [InlineData("HANGFIRE_QUEUE_POLL_MS", "a quarter second")]
+    [InlineData("FRONTEND_URL", "*")]
+    [InlineData("FRONTEND_URL", "http://localhost:3000, http://localhost:3000/app")]
+    [InlineData("FRONTEND_URL", "localhost:3000")]
     public async Task An_invalid_setting_stops_the_api_at_startup_with_a_message_naming_it(string setting, string value)
     {
         await using var api = ServiceProcess.Start(Repository.ApiDll,
@@ -77,6 +81,7 @@ public sealed class SettingsTests
         Assert.Equal(Json(new ActivityBatchOptions()), Json(Settings.Read<ActivityBatchOptions>(file)));
         Assert.Equal(Json(new UserCacheOptions()), Json(Settings.Read<UserCacheOptions>(file)));
         Assert.Equal(Json(new FeedCacheOptions()), Json(Settings.Read<FeedCacheOptions>(file)));
+        Assert.Equal(Json(new FrontendOriginsOptions()), Json(Settings.Read<FrontendOriginsOptions>(file)));
         Assert.Equal(Json(new DashboardAccessOptions()), Json(Settings.Read<DashboardAccessOptions>(file)));
         Assert.Equal(Json(new DatabaseSettings()), Json(Settings.Read<DatabaseSettings>(file)));
         Assert.Equal(Json(new JobStorageSettings()), Json(Settings.Read<JobStorageSettings>(file)));
