@@ -44,7 +44,7 @@ public static class Extensions
         services.AddOutputCache(cache => cache.AddPolicy(FeedCachePolicy.Name, new FeedCachePolicy(feedCache.TimeToLive)));
         services.AddCognitoUsersIngress(builder.Configuration);
         services.AddFrontendCors(builder.Configuration);
-        services.AddCognitoAuthentication(builder.Configuration);
+        services.AddCognitoAuthentication(builder.Configuration, builder.Environment);
         services.AddCruddurTelemetry(builder.Configuration, "cruddur-api",
             tracing => tracing.AddAspNetCoreInstrumentation(),
             metrics => metrics.AddMeter("Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel"));

@@ -48,7 +48,7 @@ public sealed class SettingsTests
     public async Task An_invalid_setting_stops_the_api_at_startup_with_a_message_naming_it(string setting, string value)
     {
         await using var api = ServiceProcess.Start(Repository.ApiDll,
-            new Dictionary<string, string?> { ["CONNECTION_URL"] = NoDatabase, [setting] = value },
+            new Dictionary<string, string?> { ["CONNECTION_URL"] = NoDatabase, ["ALLOW_ANONYMOUS_POSTS"] = "true", [setting] = value },
             "--urls", $"http://127.0.0.1:{PortAllocator.Free()}");
 
         var exitCode = await api.WaitForExitAsync(TimeSpan.FromSeconds(60));
