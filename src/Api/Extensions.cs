@@ -5,6 +5,7 @@ using Cruddur.Api.CrossOrigin;
 using Cruddur.Api.Dashboard;
 using Cruddur.Api.Health;
 using Cruddur.Api.Jobs;
+using Cruddur.Api.RateLimiting;
 using Cruddur.Api.Users;
 using Cruddur.Shared.Configuration;
 using Cruddur.Shared.Data;
@@ -46,6 +47,7 @@ public static class Extensions
         services.AddCruddurDashboard();
         services.AddFrontendCors(builder.Configuration);
         services.AddCognitoAuthentication(builder.Configuration, builder.Environment);
+        services.AddPostRateLimit(builder.Configuration);
         services.AddCruddurTelemetry(builder.Configuration, "cruddur-api",
             tracing => tracing.AddAspNetCoreInstrumentation(),
             metrics => metrics.AddMeter("Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel"));
@@ -74,6 +76,8 @@ public static class Extensions
         // Before authentication: a preflight carries no token, and is answered here (only the /api endpoints have a policy).
         app.UseCors();
         app.UseCognitoAuthentication();
+        // After authentication (a signed-in post takes from its user's bucket), before the endpoint reads the body.
+        app.UseRateLimiter();
         app.UseOutputCache();
         app.MapActivitiesApi();
         app.MapJobsApi();

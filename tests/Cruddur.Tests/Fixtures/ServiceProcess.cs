@@ -137,7 +137,9 @@ public sealed class ServiceProcess : IAsyncDisposable
 
     /// <summary>
     /// <paramref name="settings"/> with <c>ALLOW_ANONYMOUS_POSTS=true</c> added when they name no Cognito pool and do
-    /// not choose it themselves: an Api outside Development refuses to start without one or the other.
+    /// not choose it themselves: an Api outside Development refuses to start without one or the other. Such an Api
+    /// takes every test's posts from one address, loads of thousands among them, so its per-poster rate limit is off
+    /// (<c>POST_RATE_LIMIT_PER_SECOND=0</c>, as an operator sets it for a load test) unless the test sets it.
     /// </summary>
     public static Dictionary<string, string?> AnonymousPostsUnlessSignedIn(IReadOnlyDictionary<string, string?> settings)
     {
@@ -145,6 +147,7 @@ public sealed class ServiceProcess : IAsyncDisposable
         if (!settings.ContainsKey("COGNITO_USER_POOL_ID"))
         {
             withChoice.TryAdd("ALLOW_ANONYMOUS_POSTS", "true");
+            withChoice.TryAdd("POST_RATE_LIMIT_PER_SECOND", "0");
         }
         return withChoice;
     }
