@@ -1,5 +1,7 @@
 using System.Globalization;
 using Cruddur.Api.Authentication;
+using Cruddur.Api.CrossOrigin;
+using Cruddur.Api.RateLimiting;
 using Cruddur.Api.Users;
 using Cruddur.Shared.Activities;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -18,12 +20,16 @@ public static class ActivitiesApi
     /// <summary>How long a signed-in user whose sign-up is still queued is asked to wait (the ingest takes a second or two).</summary>
     public const int SignUpPendingRetryAfterSeconds = 2;
 
+    /// <summary>How long a post refused because the batcher is full is asked to wait (a commit takes milliseconds).</summary>
+    public const int BacklogRetryAfterSeconds = 1;
+
     public static RouteGroupBuilder MapActivitiesApi(this IEndpointRouteBuilder routes)
     {
-        var api = routes.MapGroup("/api/activities").WithTags("Activities");
+        var api = routes.MapGroup("/api/activities").WithTags("Activities").RequireCors(FrontendCors.PolicyName);
         // No Accepts<T>() here: it would answer a wrong content type 415 before the handler's 400 (the contract);
         // the request body is described for the OpenAPI document only. A 503 (Postgres unreachable) may answer any of them.
         var post = api.MapPost("/", PostAsync)
+            .RequireRateLimiting(PostRateLimit.PolicyName)
             .AddEndpointFilter<IdempotencyFilter>()
             .AddOpenApiOperationTransformer(async (operation, context, cancellationToken) => operation.RequestBody = new OpenApiRequestBody
             {
@@ -36,6 +42,7 @@ public static class ActivitiesApi
             .Produces<AcceptedActivity>(StatusCodes.Status202Accepted)
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .Produces<RejectedActivity>(StatusCodes.Status422UnprocessableEntity)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         if (routes.ServiceProvider.GetRequiredService<CognitoAuthenticationOptions>().Enabled)
@@ -113,7 +120,13 @@ public static class ActivitiesApi
         var job = new CreateActivityJob(
             body.Uuid ?? Guid.CreateVersion7(now), author!.Handle, post.Message!, now, now + ActivityValidation.Ttls[post.Ttl!]);
         // Group commit: the post joins the next batch job; this returns once that job is committed.
-        var jobId = await batcher.EnqueueAsync(job, cancellationToken);
+        if (!batcher.TryEnqueue(job, cancellationToken, out var committed))
+        {
+            request.HttpContext.Response.Headers.RetryAfter = BacklogRetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+            return TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Too many posts waiting",
+                detail: "More posts are waiting for the database than the Api holds (ACTIVITY_BATCH_MAX_PENDING); nothing was queued. Retry in a moment.");
+        }
+        var jobId = await committed;
         return TypedResults.Accepted(
             $"/api/activities/{job.Uuid}",
             new AcceptedActivity(job.Uuid, author.Handle, author.DisplayName, job.Message, job.CreatedAt, job.ExpiresAt, jobId));
