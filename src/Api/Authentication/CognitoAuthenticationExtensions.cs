@@ -59,6 +59,7 @@ public static class CognitoAuthenticationExtensions
                 },
             };
         });
+        services.AddValidatedTokenCache(configuration);
         services.AddHostedService<EnabledNotice>();
         return services;
     }
