@@ -142,6 +142,23 @@ public sealed class ValidatedTokenCacheTests(PostgresServer server, MotoServer m
         Assert.Equal(HttpStatusCode.Unauthorized, (await PostAsync(Token(forged, "first", DateTime.UtcNow.AddHours(1)))).StatusCode);
     }
 
+    [Fact]
+    public async Task An_invalid_VALIDATED_TOKEN_CACHE_SIZE_stops_the_api_at_startup_with_a_message_naming_it()
+    {
+        await using var api = ServiceProcess.Start(Repository.ApiDll, new Dictionary<string, string?>(moto.Environment)
+        {
+            ["CONNECTION_URL"] = "postgresql://cruddur@127.0.0.1:1/none", // nothing listens: it must stop before connecting
+            [CognitoAuthenticationOptions.UserPoolIdKey] = Pool,
+            [CognitoAuthenticationOptions.ClientIdsKey] = Client,
+            ["VALIDATED_TOKEN_CACHE_SIZE"] = "-1",
+        }, "--urls", $"http://127.0.0.1:{PortAllocator.Free()}");
+
+        var exitCode = await api.WaitForExitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.True(exitCode != 0, api.Output);
+        Assert.Contains("VALIDATED_TOKEN_CACHE_SIZE", api.Output, StringComparison.Ordinal);
+    }
+
     private async Task<HttpResponseMessage> PostAsync(string accessToken)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "/api/activities") { Content = new StringContent(Hello, Encoding.UTF8, "application/json") };

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Cruddur.Api.Activities;
+using Cruddur.Api.Authentication;
 using Cruddur.Api.Dashboard;
 using Cruddur.Api.Users;
 using Cruddur.Shared.Configuration;
@@ -77,6 +78,7 @@ public sealed class SettingsTests
         Assert.Equal(Json(new ActivityBatchOptions()), Json(Settings.Read<ActivityBatchOptions>(file)));
         Assert.Equal(Json(new UserCacheOptions()), Json(Settings.Read<UserCacheOptions>(file)));
         Assert.Equal(Json(new FeedCacheOptions()), Json(Settings.Read<FeedCacheOptions>(file)));
+        Assert.Equal(Json(new ValidatedTokenCacheOptions()), Json(Settings.Read<ValidatedTokenCacheOptions>(file)));
         Assert.Equal(Json(new DashboardAccessOptions()), Json(Settings.Read<DashboardAccessOptions>(file)));
         Assert.Equal(Json(new DatabaseSettings()), Json(Settings.Read<DatabaseSettings>(file)));
         Assert.Equal(Json(new JobStorageSettings()), Json(Settings.Read<JobStorageSettings>(file)));
