@@ -73,8 +73,16 @@ public sealed class ValidatedTokenCache : IDisposable
             {
                 return await inner.ValidateTokenAsync(token, validationParameters); // its own error, nothing to hash
             }
+            object? signingKeys;
+            try
+            {
+                signingKeys = await SigningKeysAsync(validationParameters);
+            }
+            catch (InvalidOperationException)
+            {
+                return await inner.ValidateTokenAsync(token, validationParameters); // no keys could be fetched: its own answer
+            }
             var key = Key(token);
-            var signingKeys = await SigningKeysAsync(validationParameters);
             if (cache._entries.TryGetValue(key, out Entry? hit) && hit is not null
                 && ReferenceEquals(hit.SigningKeys, signingKeys) && cache._clock.GetUtcNow() < hit.Expires)
             {

@@ -143,6 +143,18 @@ public sealed class ValidatedTokenCacheTests(PostgresServer server, MotoServer m
     }
 
     [Fact]
+    public async Task A_token_gets_401_and_nothing_is_kept_while_the_pools_keys_cannot_be_fetched()
+    {
+        _keys.Down();
+
+        var response = await PostAsync(Token(_first, "first", DateTime.UtcNow.AddHours(1)));
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.Equal((0, 0L), (_cache.Count, _cache.Hits));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM hangfire.job"));
+    }
+
+    [Fact]
     public async Task An_invalid_VALIDATED_TOKEN_CACHE_SIZE_stops_the_api_at_startup_with_a_message_naming_it()
     {
         await using var api = ServiceProcess.Start(Repository.ApiDll, new Dictionary<string, string?>(moto.Environment)
