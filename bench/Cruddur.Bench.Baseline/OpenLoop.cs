@@ -63,9 +63,27 @@ internal static class OpenLoop
 
     private static async Task<Run> RunAtRateAsync(HttpClient http, Uri url, bool post, int rate, int seconds)
     {
-        var total = rate * seconds;
-        var latencies = new double[total];
+        var latencies = new double[rate * seconds];
         var unexpected = 0;
+        var elapsed = await OnScheduleAsync(rate, seconds, async (i, dueAt, clock) =>
+        {
+            var ok = await SendAsync(http, url, post);
+            latencies[i] = (clock.Elapsed - dueAt).TotalMilliseconds;
+            if (!ok)
+            {
+                Interlocked.Increment(ref unexpected);
+            }
+        });
+        return new Run(latencies, unexpected, elapsed);
+    }
+
+    /// <summary>
+    /// Starts <paramref name="send"/> for request i at start + i / rate (its due time, passed with the run's clock),
+    /// whether or not earlier ones finished; returns once all of them have, with the time that took.
+    /// </summary>
+    internal static async Task<TimeSpan> OnScheduleAsync(int rate, int seconds, Func<int, TimeSpan, Stopwatch, Task> send)
+    {
+        var total = rate * seconds;
         var inFlight = new Task[total];
         var clock = Stopwatch.StartNew();
         // The schedule runs on a thread of its own that sleeps 1 ms at a time (nanosleep) and starts every request
@@ -81,9 +99,7 @@ internal static class OpenLoop
                 var due = Math.Min(total, (int)(clock.Elapsed.TotalSeconds * rate) + 1);
                 for (; sent < due; sent++)
                 {
-                    var i = sent;
-                    var dueAt = TimeSpan.FromSeconds((double)i / rate);
-                    inFlight[i] = Measure(i, dueAt);
+                    inFlight[sent] = send(sent, TimeSpan.FromSeconds((double)sent / rate), clock);
                 }
                 Thread.Sleep(1);
             }
@@ -92,17 +108,7 @@ internal static class OpenLoop
         sender.Start();
         await Task.Run(sender.Join);
         await Task.WhenAll(inFlight);
-        return new Run(latencies, unexpected, clock.Elapsed);
-
-        async Task Measure(int i, TimeSpan dueAt)
-        {
-            var ok = await SendAsync(http, url, post);
-            latencies[i] = (clock.Elapsed - dueAt).TotalMilliseconds;
-            if (!ok)
-            {
-                Interlocked.Increment(ref unexpected);
-            }
-        }
+        return clock.Elapsed;
     }
 
     private static async Task<bool> SendAsync(HttpClient http, Uri url, bool post)
@@ -137,6 +143,6 @@ internal static class OpenLoop
         }
     }
 
-    private static double Percentile(double[] sorted, double p) =>
+    internal static double Percentile(double[] sorted, double p) =>
         sorted.Length == 0 ? 0 : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
 }

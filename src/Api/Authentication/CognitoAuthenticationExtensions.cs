@@ -60,6 +60,7 @@ public static class CognitoAuthenticationExtensions
                 },
             };
         });
+        services.AddValidatedTokenCache(configuration);
         services.AddHostedService<EnabledNotice>();
         return services;
     }

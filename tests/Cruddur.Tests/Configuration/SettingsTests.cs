@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Cruddur.Api.Activities;
+using Cruddur.Api.Authentication;
 using Cruddur.Api.CrossOrigin;
 using Cruddur.Api.Dashboard;
 using Cruddur.Api.RateLimiting;
@@ -87,6 +88,7 @@ public sealed class SettingsTests
         Assert.Equal(Json(new FeedCacheOptions()), Json(Settings.Read<FeedCacheOptions>(file)));
         Assert.Equal(Json(new FrontendOriginsOptions()), Json(Settings.Read<FrontendOriginsOptions>(file)));
         Assert.Equal(Json(new PostRateLimitOptions()), Json(Settings.Read<PostRateLimitOptions>(file)));
+        Assert.Equal(Json(new ValidatedTokenCacheOptions()), Json(Settings.Read<ValidatedTokenCacheOptions>(file)));
         Assert.Equal(Json(new DashboardAccessOptions()), Json(Settings.Read<DashboardAccessOptions>(file)));
         Assert.Equal(Json(new DatabaseSettings()), Json(Settings.Read<DatabaseSettings>(file)));
         Assert.Equal(Json(new JobStorageSettings()), Json(Settings.Read<JobStorageSettings>(file)));
