@@ -88,18 +88,55 @@ url_redacted() {
 # Fails with a clear message unless the server behind a URL answers.
 require_server() {
   local url="$1" out
-  if ! out=$(psql "$url" -X -q -t -c 'SELECT 1' 2>&1 >/dev/null); then
+  if ! out=$(db_psql "$url" -X -q -t -c 'SELECT 1' 2>&1 >/dev/null); then
     fail "cannot reach PostgreSQL at $(url_redacted "$url"): ${out//$'\n'/ }"
   fi
 }
 
+# The URL's password, percent-decoded (empty when it has none).
+url_password() {
+  local rest="${1#*://}"
+  rest="${rest%%\?*}"
+  case "$rest" in *@*) ;; *) return 0 ;; esac
+  local userinfo="${rest%@*}" # the last '@' ends the user info, even after an unencoded '@' in the password
+  case "$userinfo" in *:*) ;; *) return 0 ;; esac
+  local password="${userinfo#*:}"
+  password="${password//\\/\\\\}" # a literal backslash stays one
+  printf '%b' "${password//%/\\x}"
+}
+
+# The same URL without its password (the user kept), for a command line that any local user can read in ps.
+url_without_password() {
+  local url="$1" scheme="${1%%://*}" rest="${1#*://}" query=""
+  case "$rest" in *\?*) query="?${rest#*\?}" rest="${rest%%\?*}" ;; esac
+  case "$rest" in *@*) ;; *) printf '%s\n' "$url"; return ;; esac
+  local userinfo="${rest%@*}" hostpart="${rest##*@}"
+  printf '%s://%s@%s%s\n' "$scheme" "${userinfo%%:*}" "$hostpart" "$query"
+}
+
+# psql on a URL, its password handed over in psql's environment (PGPASSWORD, which only its user and root can read),
+# never on the command line, where /proc/*/cmdline shows it to every local user. Usage: db_psql URL [psql args...]
+db_psql() {
+  local url="$1" password
+  shift
+  password=$(url_password "$url")
+  if [ -n "$password" ]; then
+    PGPASSWORD="$password" psql "$(url_without_password "$url")" "$@"
+  else
+    psql "$url" "$@" # no password in the URL: psql's own ways (PGPASSWORD, ~/.pgpass) stay as the user set them
+  fi
+}
+
 # Runs `Cruddur.Worker migrate ...` against CON_URL: the same migrator and journal the Worker uses at startup.
-# CRUDDUR_WORKER_DLL points at a built Cruddur.Worker.dll (tests and bin/up set it); otherwise dotnet run builds it.
+# CRUDDUR_WORKER_DLL points at a built Cruddur.Worker.dll; otherwise dotnet run builds it (Release, as bin/up and
+# bin/test build it, so it is usually up to date).
+# --no-launch-profile: the Worker's launchSettings.json points at bin/up's database, and dotnet run would let it
+# replace the CONNECTION_URL given here (bin/db-schema-load prod migrated the local database instead of production).
 run_migrator() {
   if [ -n "${CRUDDUR_WORKER_DLL:-}" ]; then
     CONNECTION_URL="$CON_URL" dotnet "$CRUDDUR_WORKER_DLL" migrate "$@"
   else
-    CONNECTION_URL="$CON_URL" dotnet run --project "$ROOT/src/Worker" --verbosity quiet -- migrate "$@"
+    CONNECTION_URL="$CON_URL" dotnet run --project "$ROOT/src/Worker" -c Release --no-launch-profile --verbosity quiet -- migrate "$@"
   fi
 }
 

@@ -16,6 +16,8 @@ public sealed class PostgresServer : IAsyncLifetime
     /// <summary>The cluster's superuser password: tests scan logs for it.</summary>
     public const string Password = "pg-Secret:with@chars-4711";
 
+    private string _password = Password;
+    private int? _port;
     private string? _directory;
     private string _dataDirectory = "";
     private bool _own;
@@ -44,7 +46,7 @@ public sealed class PostgresServer : IAsyncLifetime
         _dataDirectory = Path.Combine(_directory, "data");
         Directory.CreateDirectory(_directory);
         var passwordFile = Path.Combine(_directory, "pwfile");
-        await File.WriteAllTextAsync(passwordFile, Password);
+        await File.WriteAllTextAsync(passwordFile, _password);
         if (RunningAsRoot)
         {
             await Must(ProcessRunner.RunAsync("chown", ["-R", "postgres:postgres", _directory]));
@@ -54,7 +56,7 @@ public sealed class PostgresServer : IAsyncLifetime
             "-D", _dataDirectory, "-U", "postgres", "--pwfile", passwordFile, "-E", "UTF8", "--no-locale",
             "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync"));
 
-        Port = PortAllocator.Free();
+        Port = _port ?? PortAllocator.Free();
         // The shared cluster is thrown away, and speed matters more than crash safety there: durability off.
         // A cluster of a test's own is crashed on purpose (pg_ctl -m immediate): it keeps PostgreSQL's durable
         // defaults, or a commit that was acknowledged could vanish in recovery and the test would blame us.
@@ -63,7 +65,7 @@ public sealed class PostgresServer : IAsyncLifetime
                       "-c max_connections=400 -c shared_buffers=128MB";
         await Must(RunAsPostgres(PostgresTools.Find("pg_ctl"),
             "-D", _dataDirectory, "-l", Path.Combine(_directory, "postgres.log"), "-o", options, "-w", "-t", "60", "start"));
-        AdminUrl = $"postgresql://postgres:{Uri.EscapeDataString(Password)}@127.0.0.1:{Port}/postgres";
+        AdminUrl = $"postgresql://postgres:{Uri.EscapeDataString(_password)}@127.0.0.1:{Port}/postgres";
     }
 
     public async ValueTask DisposeAsync()
@@ -78,11 +80,12 @@ public sealed class PostgresServer : IAsyncLifetime
 
     /// <summary>
     /// A cluster of its own, for a test that stops or restarts PostgreSQL (the shared one serves every other
-    /// test at the same time). Dispose it when done.
+    /// test at the same time), or one that stands in for another server (bin/up's, on its <paramref name="port"/>
+    /// with its superuser's <paramref name="password"/>). Dispose it when done.
     /// </summary>
-    public static async Task<PostgresServer> StartOwnAsync()
+    public static async Task<PostgresServer> StartOwnAsync(int? port = null, string password = Password)
     {
-        var server = new PostgresServer { _own = true };
+        var server = new PostgresServer { _own = true, _port = port, _password = password };
         await server.InitializeAsync();
         return server;
     }
