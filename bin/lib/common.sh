@@ -21,22 +21,41 @@ fail() {
 # Sets PROD=1 for prod. Callers then `shift "$URL_ARGS"` to drop the "prod" argument.
 # The "running in ..." line goes to stderr, so that a script's stdout (bin/db-connect -c ...) pipes cleanly.
 choose_url() {
+  choose_url_of CONNECTION_URL "$@"
+}
+
+# As choose_url, for the scripts that change the schema or load rows into it (bin/db-schema-load, bin/db-seed): the
+# migration role's MIGRATION_CONNECTION_URL (PROD_MIGRATION_CONNECTION_URL with prod) when set, else as choose_url.
+choose_migration_url() {
+  local name=MIGRATION_CONNECTION_URL
+  [ "${1:-}" = "prod" ] && name=PROD_MIGRATION_CONNECTION_URL
+  if [ -n "${!name:-}" ]; then
+    choose_url_of MIGRATION_CONNECTION_URL "$@"
+  else
+    choose_url_of CONNECTION_URL "$@"
+  fi
+}
+
+choose_url_of() { # MIGRATION_CONNECTION_URL|CONNECTION_URL [prod]
+  local name="$1"
+  shift
   PROD=0
   URL_ARGS=0
   if [ "${1:-}" = "prod" ]; then
     PROD=1
     URL_ARGS=1
+    name="PROD_$name"
     echo "running in production" >&2
-    CON_URL="${PROD_CONNECTION_URL:-}"
-    [ -n "$CON_URL" ] || fail "PROD_CONNECTION_URL is not set (postgresql://user:password@host:5432/cruddur)."
+    CON_URL="${!name:-}"
+    [ -n "$CON_URL" ] || fail "$name is not set (postgresql://user:password@host:5432/cruddur)."
   else
     echo "running in development" >&2
-    CON_URL="${CONNECTION_URL:-}"
-    [ -n "$CON_URL" ] || fail "CONNECTION_URL is not set: export CONNECTION_URL=postgresql://postgres:password@127.0.0.1:5432/cruddur (or run bin/up)."
+    CON_URL="${!name:-}"
+    [ -n "$CON_URL" ] || fail "$name is not set: export $name=postgresql://postgres:password@127.0.0.1:5432/cruddur (or run bin/up)."
   fi
   case "$CON_URL" in
     postgresql://* | postgres://*) ;;
-    *) fail "the connection URL must start with postgresql:// (postgresql://user:password@host:5432/cruddur)." ;;
+    *) fail "$name must start with postgresql:// (postgresql://user:password@host:5432/cruddur)." ;;
   esac
   CON_URL=$(url_with_tls "$CON_URL")
 }
@@ -134,9 +153,9 @@ db_psql() {
 # replace the CONNECTION_URL given here (bin/db-schema-load prod migrated the local database instead of production).
 run_migrator() {
   if [ -n "${CRUDDUR_WORKER_DLL:-}" ]; then
-    CONNECTION_URL="$CON_URL" dotnet "$CRUDDUR_WORKER_DLL" migrate "$@"
+    MIGRATION_CONNECTION_URL="$CON_URL" CONNECTION_URL="$CON_URL" dotnet "$CRUDDUR_WORKER_DLL" migrate "$@"
   else
-    CONNECTION_URL="$CON_URL" dotnet run --project "$ROOT/src/Worker" -c Release --no-launch-profile --verbosity quiet -- migrate "$@"
+    MIGRATION_CONNECTION_URL="$CON_URL" CONNECTION_URL="$CON_URL" dotnet run --project "$ROOT/src/Worker" -c Release --no-launch-profile --verbosity quiet -- migrate "$@"
   fi
 }
 

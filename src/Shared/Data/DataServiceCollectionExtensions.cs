@@ -12,6 +12,15 @@ public static class DataServiceCollectionExtensions
     /// <summary>The configuration key (an environment variable) holding the database URL.</summary>
     public const string ConnectionUrlKey = "CONNECTION_URL";
 
+    /// <summary>
+    /// The configuration key of the migration role's URL: the role that owns the schemas and alone may change them
+    /// (the Worker's startup migration, <c>bin/db-schema-load</c>). Unset, the migration uses <c>CONNECTION_URL</c>.
+    /// </summary>
+    public const string MigrationConnectionUrlKey = "MIGRATION_CONNECTION_URL";
+
+    /// <summary>The service key of the migration role's data source (<see cref="MigrationConnectionUrlKey"/>).</summary>
+    public const string MigrationKey = "migration";
+
     /// <summary>The service key of the read pool <see cref="Db"/>'s JSON reads use.</summary>
     public const string ReadsKey = "reads";
 
@@ -69,7 +78,14 @@ public static class DataServiceCollectionExtensions
         });
         services.AddSingleton<SqlTemplates>();
         services.AddSingleton<Db>();
-        services.AddSingleton<DatabaseMigrator>();
+        services.AddKeyedSingleton(MigrationKey, (provider, _) =>
+            string.IsNullOrWhiteSpace(configuration[MigrationConnectionUrlKey])
+                ? provider.GetRequiredService<NpgsqlDataSource>() // one URL for everything (a developer's machine)
+                : Build(new NpgsqlConnectionStringBuilder(ConnectionStringFrom(configuration, MigrationConnectionUrlKey)) { MaxPoolSize = 4 }, provider));
+        services.AddSingleton(provider => new DatabaseMigrator(
+            provider.GetRequiredKeyedService<NpgsqlDataSource>(MigrationKey),
+            provider.GetRequiredService<Polly.Registry.ResiliencePipelineProvider<string>>(),
+            provider.GetRequiredService<ILogger<DatabaseMigrator>>()));
         services.AddDatabaseResilience(writeBounds);
         return services;
     }
@@ -100,16 +116,25 @@ public static class DataServiceCollectionExtensions
         return builder.Build();
     }
 
-    /// <summary>The Npgsql connection string for <c>CONNECTION_URL</c>, with a clear error when it is missing.</summary>
-    public static string ConnectionStringFrom(IConfiguration configuration)
+    /// <summary>The Npgsql connection string for <c>CONNECTION_URL</c> (or another URL setting), with a clear error when it is missing.</summary>
+    public static string ConnectionStringFrom(IConfiguration configuration, string key = ConnectionUrlKey)
     {
-        var url = configuration[ConnectionUrlKey];
+        ArgumentNullException.ThrowIfNull(configuration);
+        var url = configuration[key];
         if (string.IsNullOrWhiteSpace(url))
         {
             throw new InvalidOperationException(
-                $"{ConnectionUrlKey} is not set. Export it (postgresql://user:password@host:5432/cruddur) or start everything with bin/up.");
+                $"{key} is not set. Export it (postgresql://user:password@host:5432/cruddur) or start everything with bin/up.");
         }
-        var builder = ConnectionUrl.Parse(url);
+        NpgsqlConnectionStringBuilder builder;
+        try
+        {
+            builder = ConnectionUrl.Parse(url);
+        }
+        catch (FormatException e)
+        {
+            throw new FormatException($"{key}: {e.Message}", e);
+        }
         builder.ApplicationName ??= AppDomain.CurrentDomain.FriendlyName;
         // Hot statements (the inserts, Hangfire's fetch) run prepared: +20% measured on this kind of machine.
         if (builder.MaxAutoPrepare == 0)

@@ -49,14 +49,20 @@ public class ScriptTargetTests(PostgresServer server)
     public async Task No_password_appears_in_any_command_line_while_the_database_scripts_run()
     {
         var url = server.UrlForNewDatabase("argv");
-        var env = new Dictionary<string, string?> { ["CONNECTION_URL"] = url };
+        var env = new Dictionary<string, string?>
+        {
+            ["CONNECTION_URL"] = url,
+            ["DB_MIGRATOR_PASSWORD"] = PostgresServer.Password, // bin/db-roles sets the roles' passwords: the fixture's own
+            ["DB_API_PASSWORD"] = PostgresServer.Password,
+            ["DB_WORKER_PASSWORD"] = PostgresServer.Password,
+        };
         string[] secrets = [PostgresServer.Password, Uri.EscapeDataString(PostgresServer.Password)];
         using var stop = new CancellationTokenSource();
         var watcher = Task.Run(() => CommandLinesContaining(secrets, stop.Token));
 
         foreach (var (script, arguments) in new (string, string[])[]
                  {
-                     ("db-setup", []), ("db-seed", []), ("db-connect", ["-c", "SELECT count(*) FROM users"]), ("db-sessions", []), ("db-drop", []),
+                     ("db-setup", []), ("db-roles", []), ("db-seed", []), ("db-connect", ["-c", "SELECT count(*) FROM users"]), ("db-sessions", []), ("db-drop", []),
                  })
         {
             var result = await Repository.RunScriptAsync(script, arguments, env);

@@ -13,8 +13,17 @@ namespace Cruddur.Tests.Fixtures;
 /// </summary>
 public sealed class PostgresServer : IAsyncLifetime
 {
-    /// <summary>The cluster's superuser password: tests scan logs for it.</summary>
+    /// <summary>The cluster's superuser password, and its roles': tests scan logs for it.</summary>
     public const string Password = "pg-Secret:with@chars-4711";
+
+    /// <summary>The migration role each test database belongs to (it owns <c>public</c>, as bin/db-roles arranges on RDS).</summary>
+    public const string MigrationRole = "cruddur_migrator";
+
+    /// <summary>
+    /// The login the tests' Api and Worker run as: a member of <c>cruddur_runtime</c>, the group bin/db-roles makes, which
+    /// <c>db/grants.sql</c> lets read and write rows and nothing else.
+    /// </summary>
+    public const string RuntimeRole = "cruddur_app";
 
     private string _password = Password;
     private int? _port;
@@ -66,6 +75,21 @@ public sealed class PostgresServer : IAsyncLifetime
         await Must(RunAsPostgres(PostgresTools.Find("pg_ctl"),
             "-D", _dataDirectory, "-l", Path.Combine(_directory, "postgres.log"), "-o", options, "-w", "-t", "60", "start"));
         AdminUrl = $"postgresql://postgres:{Uri.EscapeDataString(_password)}@127.0.0.1:{Port}/postgres";
+        await CreateRolesAsync();
+    }
+
+    /// <summary>True when this run made the cluster, and with it the migration and runtime roles.</summary>
+    public bool HasRoles { get; private set; }
+
+    private async Task CreateRolesAsync()
+    {
+        await using var connection = new NpgsqlConnection(ConnectionUrl.Parse(AdminUrl).ConnectionString + ";Pooling=false");
+        await connection.OpenAsync();
+        await using var create = new NpgsqlCommand(
+            $"CREATE ROLE {MigrationRole} LOGIN PASSWORD '{_password}'; CREATE ROLE cruddur_runtime NOLOGIN; " +
+            $"CREATE ROLE {RuntimeRole} LOGIN PASSWORD '{_password}' IN ROLE cruddur_runtime", connection);
+        await create.ExecuteNonQueryAsync();
+        HasRoles = true;
     }
 
     public async ValueTask DisposeAsync()
@@ -114,7 +138,8 @@ public sealed class PostgresServer : IAsyncLifetime
         var name = $"{prefix}_{Guid.NewGuid():N}"[..Math.Min(prefix.Length + 17, 63)];
         await using var connection = new NpgsqlConnection(ConnectionUrl.Parse(AdminUrl).ConnectionString);
         await connection.OpenAsync();
-        await using var create = new NpgsqlCommand($"CREATE DATABASE \"{name}\"", connection);
+        // Owned by the migration role: on PostgreSQL 15+ it then owns public too, as bin/db-roles arranges.
+        await using var create = new NpgsqlCommand($"CREATE DATABASE \"{name}\"{(HasRoles ? $" OWNER {MigrationRole}" : "")}", connection);
         await create.ExecuteNonQueryAsync();
         return WithDatabase(AdminUrl, name);
     }
