@@ -60,8 +60,10 @@ choose_url_of() { # MIGRATION_CONNECTION_URL|CONNECTION_URL [prod]
   CON_URL=$(url_with_tls "$CON_URL")
 }
 
-# The URL with sslmode=require added when its host is not this machine and it names no sslmode, as the .NET side
-# does (ConnectionUrl.cs): psql's own default, prefer, would fall back to plain text.
+# The URL with TLS as the .NET side makes it (ConnectionUrl.cs, DatabaseTls.cs): for a host other than this machine,
+# sslmode=verify-full against DB_CA_BUNDLE when that is set (whatever the URL said), else sslmode=require unless the URL
+# names an sslmode (psql's own default, prefer, would fall back to plain text). On this machine a URL that asks for
+# verify-ca or verify-full gets DB_CA_BUNDLE as its root certificate.
 url_with_tls() {
   local url="$1" host="${1#*://}"
   host="${host%%\?*}"
@@ -71,11 +73,47 @@ url_with_tls() {
     \[*\]*) host="${host%%]*}" host="${host#[}" ;; # [::1]:5432
     *) host="${host%%:*}" ;;
   esac
+  local local_host=0
+  case "$host" in "" | localhost | 127.* | ::1 | /*) local_host=1 ;; esac
+  if [ -n "${DB_CA_BUNDLE:-}" ]; then
+    [ -f "$DB_CA_BUNDLE" ] || fail "DB_CA_BUNDLE: no file at '$DB_CA_BUNDLE' (the server's CA bundle, for RDS https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem)."
+    if [ "$local_host" = 0 ]; then
+      url=$(url_without_parameter "$url" sslmode)
+      url=$(url_with_parameter "$url" sslmode verify-full)
+    fi
+    case "$url" in
+      *sslmode=verify-*) case "$url" in *sslrootcert=*) ;; *) url=$(url_with_parameter "$url" sslrootcert "$(realpath "$DB_CA_BUNDLE")") ;; esac ;;
+    esac
+    printf '%s\n' "$url"
+    return
+  fi
   case "$url" in *sslmode=*) printf '%s\n' "$url"; return ;; esac
-  case "$host" in
-    "" | localhost | 127.* | ::1 | /*) printf '%s\n' "$url" ;;
-    *) case "$url" in *\?*) printf '%s&sslmode=require\n' "$url" ;; *) printf '%s?sslmode=require\n' "$url" ;; esac ;;
-  esac
+  if [ "$local_host" = 1 ]; then printf '%s\n' "$url"; else url_with_parameter "$url" sslmode require; fi
+}
+
+# The URL with NAME=VALUE appended to its query (VALUE percent-encoded).
+url_with_parameter() { # url, name, value
+  local value="" byte i LC_ALL=C
+  for ((i = 0; i < ${#3}; i++)); do
+    byte="${3:i:1}"
+    case "$byte" in
+      [a-zA-Z0-9._~/-]) value+="$byte" ;;
+      *) printf -v byte '%%%02X' "'$byte"; value+="$byte" ;;
+    esac
+  done
+  case "$1" in *\?*) printf '%s&%s=%s\n' "$1" "$2" "$value" ;; *) printf '%s?%s=%s\n' "$1" "$2" "$value" ;; esac
+}
+
+# The URL without its NAME parameter.
+url_without_parameter() { # url, name
+  local url="$1" name="$2" query kept="" pair
+  case "$url" in *\?*) ;; *) printf '%s\n' "$url"; return ;; esac
+  query="${url#*\?}"
+  local IFS='&'
+  for pair in $query; do
+    case "$pair" in "$name="* | "$name") ;; *) kept="${kept:+$kept&}$pair" ;; esac
+  done
+  printf '%s%s\n' "${url%%\?*}" "${kept:+?$kept}"
 }
 
 # The database named by a URL's path (postgresql://u:p@h:5432/cruddur?sslmode=x -> cruddur).
@@ -108,7 +146,10 @@ url_redacted() {
 require_server() {
   local url="$1" out
   if ! out=$(db_psql "$url" -X -q -t -c 'SELECT 1' 2>&1 >/dev/null); then
-    fail "cannot reach PostgreSQL at $(url_redacted "$url"): ${out//$'\n'/ }"
+    case "$out" in
+      *certificate*) fail "PostgreSQL at $(url_redacted "$url") was refused: its certificate did not verify (DB_CA_BUNDLE=${DB_CA_BUNDLE:-unset}). Is DB_CA_BUNDLE the CA bundle of that server (for RDS, global-bundle.pem), and the URL's host the name on its certificate? ${out//$'\n'/ }" ;;
+      *) fail "cannot reach PostgreSQL at $(url_redacted "$url"): ${out//$'\n'/ }" ;;
+    esac
   fi
 }
 

@@ -76,6 +76,7 @@ public static class DataServiceCollectionExtensions
             ConfigureForReads(connection);
             return Build(connection, provider);
         });
+        services.AddHostedService<DatabaseTlsCheck>();
         services.AddSingleton<SqlTemplates>();
         services.AddSingleton<Db>();
         services.AddKeyedSingleton(MigrationKey, (provider, _) =>
@@ -135,6 +136,7 @@ public static class DataServiceCollectionExtensions
         {
             throw new FormatException($"{key}: {e.Message}", e);
         }
+        DatabaseTls.Apply(builder, configuration[DatabaseTls.CaBundleKey]);
         builder.ApplicationName ??= AppDomain.CurrentDomain.FriendlyName;
         // Hot statements (the inserts, Hangfire's fetch) run prepared: +20% measured on this kind of machine.
         if (builder.MaxAutoPrepare == 0)

@@ -38,7 +38,7 @@ public sealed class DatabaseMigrator(NpgsqlDataSource dataSource, ResiliencePipe
     /// <summary>Applies pending migrations, then the seed if <paramref name="seed"/> and it never ran.</summary>
     public async Task<MigrationReport> MigrateAsync(bool seed, CancellationToken cancellationToken = default)
     {
-        await using var lockConnection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var lockConnection = await OpenAsync(cancellationToken);
         await AcquireLockAsync(lockConnection, cancellationToken);
         try
         {
@@ -99,6 +99,18 @@ public sealed class DatabaseMigrator(NpgsqlDataSource dataSource, ResiliencePipe
         var grants = await File.ReadAllTextAsync(System.IO.Path.Combine(DbDirectory.Path, GrantsScriptName), cancellationToken);
         await using var command = new NpgsqlCommand(grants, connection);
         await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private async Task<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await dataSource.OpenConnectionAsync(cancellationToken);
+        }
+        catch (NpgsqlException e) when (DatabaseTls.RefusedCertificate(e, new NpgsqlConnectionStringBuilder(dataSource.ConnectionString)) is { } refused)
+        {
+            throw refused;
+        }
     }
 
     // A runtime role's CREATE or INSERT refused, however deeply DbUp or Hangfire's installer wrapped it.

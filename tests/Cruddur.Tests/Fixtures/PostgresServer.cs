@@ -27,6 +27,7 @@ public sealed class PostgresServer : IAsyncLifetime
 
     private string _password = Password;
     private int? _port;
+    private string _serverOptions = "";
     private string? _directory;
     private string _dataDirectory = "";
     private bool _own;
@@ -71,7 +72,7 @@ public sealed class PostgresServer : IAsyncLifetime
         // defaults, or a commit that was acknowledged could vanish in recovery and the test would blame us.
         var durability = _own ? "" : "-c fsync=off -c synchronous_commit=off -c full_page_writes=off ";
         var options = _options = $"-c listen_addresses=127.0.0.1 -p {Port} -k {_directory} {durability}" +
-                      "-c max_connections=400 -c shared_buffers=128MB";
+                      $"-c max_connections=400 -c shared_buffers=128MB {_serverOptions}".TrimEnd();
         await Must(RunAsPostgres(PostgresTools.Find("pg_ctl"),
             "-D", _dataDirectory, "-l", Path.Combine(_directory, "postgres.log"), "-o", options, "-w", "-t", "60", "start"));
         AdminUrl = $"postgresql://postgres:{Uri.EscapeDataString(_password)}@127.0.0.1:{Port}/postgres";
@@ -105,11 +106,12 @@ public sealed class PostgresServer : IAsyncLifetime
     /// <summary>
     /// A cluster of its own, for a test that stops or restarts PostgreSQL (the shared one serves every other
     /// test at the same time), or one that stands in for another server (bin/up's, on its <paramref name="port"/>
-    /// with its superuser's <paramref name="password"/>). Dispose it when done.
+    /// with its superuser's <paramref name="password"/>), or one with <paramref name="serverOptions"/> of its own
+    /// (<c>-c ssl=on ...</c>). Dispose it when done.
     /// </summary>
-    public static async Task<PostgresServer> StartOwnAsync(int? port = null, string password = Password)
+    public static async Task<PostgresServer> StartOwnAsync(int? port = null, string password = Password, string serverOptions = "")
     {
-        var server = new PostgresServer { _own = true, _port = port, _password = password };
+        var server = new PostgresServer { _own = true, _port = port, _password = password, _serverOptions = serverOptions };
         await server.InitializeAsync();
         return server;
     }
