@@ -5,17 +5,18 @@
 -- only read it (a Worker's startup checks that nothing is pending). Without the role (one URL for everything, a
 -- developer's machine), or when run by a role that cannot create in public (a runtime role), this does nothing.
 DO $$
-DECLARE
-  schema_name text;
 BEGIN
   IF to_regrole('cruddur_runtime') IS NULL OR NOT has_schema_privilege('public', 'CREATE') THEN
     RETURN;
   END IF;
-  FOR schema_name IN SELECT nspname FROM pg_namespace WHERE nspname IN ('public', 'hangfire') LOOP
-    EXECUTE format('GRANT USAGE ON SCHEMA %I TO cruddur_runtime', schema_name);
-    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I TO cruddur_runtime', schema_name);
-    EXECUTE format('GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA %I TO cruddur_runtime', schema_name);
-  END LOOP;
+  GRANT USAGE ON SCHEMA public TO cruddur_runtime;
+  GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO cruddur_runtime;
+  GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO cruddur_runtime;
+  IF to_regnamespace('hangfire') IS NOT NULL THEN -- not yet on a database bin/db-roles prepares before its first migration
+    GRANT USAGE ON SCHEMA hangfire TO cruddur_runtime;
+    GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA hangfire TO cruddur_runtime;
+    GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA hangfire TO cruddur_runtime;
+  END IF;
   IF to_regclass('public.schema_migrations') IS NOT NULL THEN
     REVOKE INSERT, UPDATE, DELETE ON public.schema_migrations FROM cruddur_runtime;
   END IF;

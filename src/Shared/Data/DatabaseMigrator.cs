@@ -82,15 +82,15 @@ public sealed class DatabaseMigrator(NpgsqlDataSource dataSource, ResiliencePipe
         .Where(match => match.Success)
         .Max(match => int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
 
+    // JobStorageServiceCollectionExtensions.Schema is "hangfire".
     private static async Task<bool> HangfireSchemaIsCurrentAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
-        var table = $"{JobStorageServiceCollectionExtensions.Schema}.schema";
-        await using var exists = new NpgsqlCommand($"SELECT to_regclass('{table}') IS NOT NULL", connection);
+        await using var exists = new NpgsqlCommand("SELECT to_regclass('hangfire.schema') IS NOT NULL", connection);
         if (!(bool)(await exists.ExecuteScalarAsync(cancellationToken))!)
         {
             return false;
         }
-        await using var version = new NpgsqlCommand($"SELECT coalesce(max(version), 0) FROM {table}", connection);
+        await using var version = new NpgsqlCommand("SELECT coalesce(max(version), 0) FROM hangfire.schema", connection);
         return Convert.ToInt32(await version.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture) >= HangfireSchemaVersion;
     }
 
