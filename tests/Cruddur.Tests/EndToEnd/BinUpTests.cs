@@ -29,7 +29,7 @@ public sealed partial class BinUpTests : IDisposable
             {
                 await AssertPostsNeedATokenAsync();
                 var id = await PostWithThePrintedCurlAsync(up.Output);
-                await SignUpThroughSqsAsync(QueueUrl().Match(up.Output).Groups[1].Value);
+                await SignUpThroughSqsAsync(QueueUrl().Match(up.Output).Groups[1].Value, UserPoolId().Match(up.Output).Groups[1].Value);
                 return id;
             });
 
@@ -116,7 +116,7 @@ public sealed partial class BinUpTests : IDisposable
         return uuid;
     }
 
-    private async Task SignUpThroughSqsAsync(string queueUrl)
+    private async Task SignUpThroughSqsAsync(string queueUrl, string userPoolId)
     {
         var send = await Repository.RunScriptAsync("sqs-send-cognito-event", ["upuser", "up@example.com", "Up User"], new Dictionary<string, string?>
         {
@@ -125,6 +125,7 @@ public sealed partial class BinUpTests : IDisposable
             ["AWS_SECRET_ACCESS_KEY"] = "testing",
             ["AWS_REGION"] = "us-east-1",
             ["COGNITO_USERS_QUEUE_URL"] = queueUrl,
+            ["COGNITO_USER_POOL_ID"] = userPoolId, // as bin/up prints it: its Api takes only its pool's sign-ups
         });
         Assert.True(send.ExitCode == 0, send.ToString());
 
@@ -151,6 +152,9 @@ public sealed partial class BinUpTests : IDisposable
 
     [GeneratedRegex(@"COGNITO_USERS_QUEUE_URL=(\S+)")]
     private static partial Regex QueueUrl();
+
+    [GeneratedRegex(@"COGNITO_USER_POOL_ID=(\S+)")]
+    private static partial Regex UserPoolId();
 
     // The printed command: curl, its Authorization: Bearer line and its body, joined by backslash-newlines.
     [GeneratedRegex(@"curl -i -X POST [^\n]*\\\n[^\n]*Authorization: Bearer [A-Za-z0-9_.-]+'[^\n]*\\\n[^\n]*-d '[^']*'")]
