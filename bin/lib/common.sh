@@ -176,15 +176,42 @@ url_without_password() {
 
 # psql on a URL, its password handed over in psql's environment (PGPASSWORD, which only its user and root can read),
 # never on the command line, where /proc/*/cmdline shows it to every local user. Usage: db_psql URL [psql args...]
+# With DATABASE_AUTH=iam the password is an RDS IAM token from the aws CLI (rds_auth_token).
 db_psql() {
   local url="$1" password
   shift
-  password=$(url_password "$url")
+  case "${DATABASE_AUTH:-password}" in
+    password) password=$(url_password "$url") ;;
+    iam)
+      [ -z "$(url_password "$url")" ] || fail "DATABASE_AUTH=iam, but the database URL $(url_redacted "$url") carries a password: leave it out (the password is an RDS IAM token)."
+      password=$(rds_auth_token "$url") || fail "could not make an RDS IAM token for $(url_redacted "$url") (aws rds generate-db-auth-token: are AWS credentials and AWS_REGION set?)"
+      ;;
+    *) fail "DATABASE_AUTH must be password or iam, not '${DATABASE_AUTH}'." ;;
+  esac
   if [ -n "$password" ]; then
     PGPASSWORD="$password" psql "$(url_without_password "$url")" "$@"
   else
     psql "$url" "$@" # no password in the URL: psql's own ways (PGPASSWORD, ~/.pgpass) stay as the user set them
   fi
+}
+
+# An RDS IAM authentication token for the URL's host, port and user (15 minutes long), made by the aws CLI from its
+# credential chain in AWS_REGION: what the Api and the Worker make with the AWS SDK (RdsAuthTokenGenerator.cs).
+rds_auth_token() {
+  local rest="${1#*://}" user hostport host port=5432
+  rest="${rest%%\?*}"
+  rest="${rest%%/*}"
+  case "$rest" in *@*) user="${rest%@*}" hostport="${rest##*@}" ;; *) fail "the database URL names no user, which an RDS IAM token is for." ;; esac
+  user="${user%%:*}"
+  user=$(printf '%b' "${user//%/\\x}")
+  case "$hostport" in
+    \[*\]:*) host="${hostport%]*}" host="${host#[}" port="${hostport##*]:}" ;;
+    \[*\]) host="${hostport%]}" host="${host#[}" ;;
+    *:*) host="${hostport%:*}" port="${hostport##*:}" ;;
+    *) host="$hostport" ;;
+  esac
+  command -v aws >/dev/null 2>&1 || fail "aws CLI not found: DATABASE_AUTH=iam takes its tokens from it (pip install awscli)."
+  aws rds generate-db-auth-token --hostname "$host" --port "$port" --username "$user" --region "${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-1}}"
 }
 
 # Runs `Cruddur.Worker migrate ...` against CON_URL: the same migrator and journal the Worker uses at startup.

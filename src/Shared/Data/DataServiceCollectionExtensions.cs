@@ -1,3 +1,4 @@
+using Amazon.Runtime.Credentials;
 using Cruddur.Shared.Configuration;
 using Cruddur.Shared.Resilience;
 using Microsoft.Extensions.Configuration;
@@ -54,7 +55,7 @@ public static class DataServiceCollectionExtensions
             }
             return connection;
         }
-        services.AddSingleton(provider => Build(Main(), provider));
+        services.AddSingleton(provider => Build(Main(), provider, settings));
         services.AddKeyedSingleton(AsynchronousCommitKey, (provider, _) =>
         {
             // A startup option, not a SET: Npgsql's reset on returning a connection to the pool (RESET ALL) keeps it.
@@ -65,7 +66,7 @@ public static class DataServiceCollectionExtensions
             connection.NoResetOnClose = true;
             connection.Enlist = false;
             connection.ApplicationName = $"{connection.ApplicationName} (async commit)";
-            return Build(connection, provider);
+            return Build(connection, provider, settings);
         });
         services.AddKeyedSingleton(ReadsKey, (provider, _) =>
         {
@@ -74,7 +75,7 @@ public static class DataServiceCollectionExtensions
                 MaxPoolSize = settings.ReadPoolSize,
             };
             ConfigureForReads(connection);
-            return Build(connection, provider);
+            return Build(connection, provider, settings);
         });
         services.AddHostedService<DatabaseTlsCheck>();
         services.AddSingleton<SqlTemplates>();
@@ -82,7 +83,9 @@ public static class DataServiceCollectionExtensions
         services.AddKeyedSingleton(MigrationKey, (provider, _) =>
             string.IsNullOrWhiteSpace(configuration[MigrationConnectionUrlKey])
                 ? provider.GetRequiredService<NpgsqlDataSource>() // one URL for everything (a developer's machine)
-                : Build(new NpgsqlConnectionStringBuilder(ConnectionStringFrom(configuration, MigrationConnectionUrlKey)) { MaxPoolSize = 4 }, provider));
+                : Build(new NpgsqlConnectionStringBuilder(ConnectionStringFrom(configuration, MigrationConnectionUrlKey)) { MaxPoolSize = 4 }, provider, settings));
+        services.AddSingleton(_ => new RdsAuthTokenGenerator(
+            DefaultAWSCredentialsIdentityResolver.GetCredentials(clientConfig: null), configuration["AWS_REGION"] ?? configuration["AWS_DEFAULT_REGION"] ?? Aws.AwsClientConfiguration.DefaultRegion));
         services.AddSingleton(provider => new DatabaseMigrator(
             provider.GetRequiredKeyedService<NpgsqlDataSource>(MigrationKey),
             provider.GetRequiredService<Polly.Registry.ResiliencePipelineProvider<string>>(),
@@ -110,10 +113,19 @@ public static class DataServiceCollectionExtensions
         connection.ApplicationName = $"{connection.ApplicationName} (reads)";
     }
 
-    private static NpgsqlDataSource Build(NpgsqlConnectionStringBuilder connection, IServiceProvider provider)
+    private static NpgsqlDataSource Build(NpgsqlConnectionStringBuilder connection, IServiceProvider provider, DatabaseSettings settings)
     {
+        if (settings.UsesIam && !string.IsNullOrEmpty(connection.Password))
+        {
+            throw new InvalidOperationException(
+                $"DATABASE_AUTH=iam, but the database URL for {connection.Username}@{connection.Host} carries a password: leave it out (each connection's password is an RDS IAM token).");
+        }
         var builder = new NpgsqlDataSourceBuilder(connection.ConnectionString);
         builder.UseLoggerFactory(provider.GetRequiredService<ILoggerFactory>());
+        if (settings.UsesIam)
+        {
+            builder.UseRdsIamAuthentication(provider.GetRequiredService<RdsAuthTokenGenerator>());
+        }
         return builder.Build();
     }
 

@@ -112,6 +112,22 @@ public class RoleTests(PostgresServer server)
         }
     }
 
+    [Fact]
+    public async Task Bin_db_roles_with_iam_grants_the_three_roles_rds_iam()
+    {
+        Assert.SkipUnless(server.HasRoles, "TEST_CONNECTION_URL's server has no roles of this run");
+        var admin = server.UrlForNewDatabase("rolesiam");
+        Assert.Equal(0, (await Repository.RunScriptAsync("db-create", [], new Dictionary<string, string?> { ["CONNECTION_URL"] = admin })).ExitCode);
+        // RDS's own role, which RDS makes; a stand-in here.
+        await ExecuteAsync(admin, "DO $$ BEGIN IF to_regrole('rds_iam') IS NULL THEN CREATE ROLE rds_iam; END IF; END $$");
+
+        var result = await Repository.RunScriptAsync("db-roles", ["--iam"], new Dictionary<string, string?> { ["CONNECTION_URL"] = admin });
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal("cruddur_api,cruddur_migrator,cruddur_worker", await ScalarAsync<string>(admin,
+            "SELECT string_agg(member::regrole::text, ',' ORDER BY member::regrole::text) FROM pg_auth_members WHERE roleid = 'rds_iam'::regrole"));
+    }
+
     private static string As(string url, string user, string password) =>
         $"postgresql://{user}:{Uri.EscapeDataString(password)}@{url[(url.LastIndexOf('@') + 1)..]}";
 
