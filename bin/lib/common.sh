@@ -21,28 +21,49 @@ fail() {
 # Sets PROD=1 for prod. Callers then `shift "$URL_ARGS"` to drop the "prod" argument.
 # The "running in ..." line goes to stderr, so that a script's stdout (bin/db-connect -c ...) pipes cleanly.
 choose_url() {
+  choose_url_of CONNECTION_URL "$@"
+}
+
+# As choose_url, for the scripts that change the schema or load rows into it (bin/db-schema-load, bin/db-seed): the
+# migration role's MIGRATION_CONNECTION_URL (PROD_MIGRATION_CONNECTION_URL with prod) when set, else as choose_url.
+choose_migration_url() {
+  local name=MIGRATION_CONNECTION_URL
+  [ "${1:-}" = "prod" ] && name=PROD_MIGRATION_CONNECTION_URL
+  if [ -n "${!name:-}" ]; then
+    choose_url_of MIGRATION_CONNECTION_URL "$@"
+  else
+    choose_url_of CONNECTION_URL "$@"
+  fi
+}
+
+choose_url_of() { # MIGRATION_CONNECTION_URL|CONNECTION_URL [prod]
+  local name="$1"
+  shift
   PROD=0
   URL_ARGS=0
   if [ "${1:-}" = "prod" ]; then
     PROD=1
     URL_ARGS=1
+    name="PROD_$name"
     echo "running in production" >&2
-    CON_URL="${PROD_CONNECTION_URL:-}"
-    [ -n "$CON_URL" ] || fail "PROD_CONNECTION_URL is not set (postgresql://user:password@host:5432/cruddur)."
+    CON_URL="${!name:-}"
+    [ -n "$CON_URL" ] || fail "$name is not set (postgresql://user:password@host:5432/cruddur)."
   else
     echo "running in development" >&2
-    CON_URL="${CONNECTION_URL:-}"
-    [ -n "$CON_URL" ] || fail "CONNECTION_URL is not set: export CONNECTION_URL=postgresql://postgres:password@127.0.0.1:5432/cruddur (or run bin/up)."
+    CON_URL="${!name:-}"
+    [ -n "$CON_URL" ] || fail "$name is not set: export $name=postgresql://postgres:password@127.0.0.1:5432/cruddur (or run bin/up)."
   fi
   case "$CON_URL" in
     postgresql://* | postgres://*) ;;
-    *) fail "the connection URL must start with postgresql:// (postgresql://user:password@host:5432/cruddur)." ;;
+    *) fail "$name must start with postgresql:// (postgresql://user:password@host:5432/cruddur)." ;;
   esac
   CON_URL=$(url_with_tls "$CON_URL")
 }
 
-# The URL with sslmode=require added when its host is not this machine and it names no sslmode, as the .NET side
-# does (ConnectionUrl.cs): psql's own default, prefer, would fall back to plain text.
+# The URL with TLS as the .NET side makes it (ConnectionUrl.cs, DatabaseTls.cs): for a host other than this machine,
+# sslmode=verify-full against DB_CA_BUNDLE when that is set (whatever the URL said), else sslmode=require unless the URL
+# names an sslmode (psql's own default, prefer, would fall back to plain text). On this machine a URL that asks for
+# verify-ca or verify-full gets DB_CA_BUNDLE as its root certificate.
 url_with_tls() {
   local url="$1" host="${1#*://}"
   host="${host%%\?*}"
@@ -52,11 +73,47 @@ url_with_tls() {
     \[*\]*) host="${host%%]*}" host="${host#[}" ;; # [::1]:5432
     *) host="${host%%:*}" ;;
   esac
+  local local_host=0
+  case "$host" in "" | localhost | 127.* | ::1 | /*) local_host=1 ;; esac
+  if [ -n "${DB_CA_BUNDLE:-}" ]; then
+    [ -f "$DB_CA_BUNDLE" ] || fail "DB_CA_BUNDLE: no file at '$DB_CA_BUNDLE' (the server's CA bundle, for RDS https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem)."
+    if [ "$local_host" = 0 ]; then
+      url=$(url_without_parameter "$url" sslmode)
+      url=$(url_with_parameter "$url" sslmode verify-full)
+    fi
+    case "$url" in
+      *sslmode=verify-*) case "$url" in *sslrootcert=*) ;; *) url=$(url_with_parameter "$url" sslrootcert "$(realpath "$DB_CA_BUNDLE")") ;; esac ;;
+    esac
+    printf '%s\n' "$url"
+    return
+  fi
   case "$url" in *sslmode=*) printf '%s\n' "$url"; return ;; esac
-  case "$host" in
-    "" | localhost | 127.* | ::1 | /*) printf '%s\n' "$url" ;;
-    *) case "$url" in *\?*) printf '%s&sslmode=require\n' "$url" ;; *) printf '%s?sslmode=require\n' "$url" ;; esac ;;
-  esac
+  if [ "$local_host" = 1 ]; then printf '%s\n' "$url"; else url_with_parameter "$url" sslmode require; fi
+}
+
+# The URL with NAME=VALUE appended to its query (VALUE percent-encoded).
+url_with_parameter() { # url, name, value
+  local value="" byte i LC_ALL=C
+  for ((i = 0; i < ${#3}; i++)); do
+    byte="${3:i:1}"
+    case "$byte" in
+      [a-zA-Z0-9._~/-]) value+="$byte" ;;
+      *) printf -v byte '%%%02X' "'$byte"; value+="$byte" ;;
+    esac
+  done
+  case "$1" in *\?*) printf '%s&%s=%s\n' "$1" "$2" "$value" ;; *) printf '%s?%s=%s\n' "$1" "$2" "$value" ;; esac
+}
+
+# The URL without its NAME parameter.
+url_without_parameter() { # url, name
+  local url="$1" name="$2" query kept="" pair
+  case "$url" in *\?*) ;; *) printf '%s\n' "$url"; return ;; esac
+  query="${url#*\?}"
+  local IFS='&'
+  for pair in $query; do
+    case "$pair" in "$name="* | "$name") ;; *) kept="${kept:+$kept&}$pair" ;; esac
+  done
+  printf '%s%s\n' "${url%%\?*}" "${kept:+?$kept}"
 }
 
 # The database named by a URL's path (postgresql://u:p@h:5432/cruddur?sslmode=x -> cruddur).
@@ -88,18 +145,85 @@ url_redacted() {
 # Fails with a clear message unless the server behind a URL answers.
 require_server() {
   local url="$1" out
-  if ! out=$(psql "$url" -X -q -t -c 'SELECT 1' 2>&1 >/dev/null); then
-    fail "cannot reach PostgreSQL at $(url_redacted "$url"): ${out//$'\n'/ }"
+  if ! out=$(db_psql "$url" -X -q -t -c 'SELECT 1' 2>&1 >/dev/null); then
+    case "$out" in
+      *certificate*) fail "PostgreSQL at $(url_redacted "$url") was refused: its certificate did not verify (DB_CA_BUNDLE=${DB_CA_BUNDLE:-unset}). Is DB_CA_BUNDLE the CA bundle of that server (for RDS, global-bundle.pem), and the URL's host the name on its certificate? ${out//$'\n'/ }" ;;
+      *) fail "cannot reach PostgreSQL at $(url_redacted "$url"): ${out//$'\n'/ }" ;;
+    esac
   fi
 }
 
+# The URL's password, percent-decoded (empty when it has none).
+url_password() {
+  local rest="${1#*://}"
+  rest="${rest%%\?*}"
+  case "$rest" in *@*) ;; *) return 0 ;; esac
+  local userinfo="${rest%@*}" # the last '@' ends the user info, even after an unencoded '@' in the password
+  case "$userinfo" in *:*) ;; *) return 0 ;; esac
+  local password="${userinfo#*:}"
+  password="${password//\\/\\\\}" # a literal backslash stays one
+  printf '%b' "${password//%/\\x}"
+}
+
+# The same URL without its password (the user kept), for a command line that any local user can read in ps.
+url_without_password() {
+  local url="$1" scheme="${1%%://*}" rest="${1#*://}" query=""
+  case "$rest" in *\?*) query="?${rest#*\?}" rest="${rest%%\?*}" ;; esac
+  case "$rest" in *@*) ;; *) printf '%s\n' "$url"; return ;; esac
+  local userinfo="${rest%@*}" hostpart="${rest##*@}"
+  printf '%s://%s@%s%s\n' "$scheme" "${userinfo%%:*}" "$hostpart" "$query"
+}
+
+# psql on a URL, its password handed over in psql's environment (PGPASSWORD, which only its user and root can read),
+# never on the command line, where /proc/*/cmdline shows it to every local user. Usage: db_psql URL [psql args...]
+# With DATABASE_AUTH=iam the password is an RDS IAM token from the aws CLI (rds_auth_token).
+db_psql() {
+  local url="$1" password
+  shift
+  case "${DATABASE_AUTH:-password}" in
+    password) password=$(url_password "$url") ;;
+    iam)
+      [ -z "$(url_password "$url")" ] || fail "DATABASE_AUTH=iam, but the database URL $(url_redacted "$url") carries a password: leave it out (the password is an RDS IAM token)."
+      password=$(rds_auth_token "$url") || fail "could not make an RDS IAM token for $(url_redacted "$url") (aws rds generate-db-auth-token: are AWS credentials and AWS_REGION set?)"
+      ;;
+    *) fail "DATABASE_AUTH must be password or iam, not '${DATABASE_AUTH}'." ;;
+  esac
+  if [ -n "$password" ]; then
+    PGPASSWORD="$password" psql "$(url_without_password "$url")" "$@"
+  else
+    psql "$url" "$@" # no password in the URL: psql's own ways (PGPASSWORD, ~/.pgpass) stay as the user set them
+  fi
+}
+
+# An RDS IAM authentication token for the URL's host, port and user (15 minutes long), made by the aws CLI from its
+# credential chain in AWS_REGION: what the Api and the Worker make with the AWS SDK (RdsAuthTokenGenerator.cs).
+rds_auth_token() {
+  local rest="${1#*://}" user hostport host port=5432
+  rest="${rest%%\?*}"
+  rest="${rest%%/*}"
+  case "$rest" in *@*) user="${rest%@*}" hostport="${rest##*@}" ;; *) fail "the database URL names no user, which an RDS IAM token is for." ;; esac
+  user="${user%%:*}"
+  user=$(printf '%b' "${user//%/\\x}")
+  case "$hostport" in
+    \[*\]:*) host="${hostport%]*}" host="${host#[}" port="${hostport##*]:}" ;;
+    \[*\]) host="${hostport%]}" host="${host#[}" ;;
+    *:*) host="${hostport%:*}" port="${hostport##*:}" ;;
+    *) host="$hostport" ;;
+  esac
+  command -v aws >/dev/null 2>&1 || fail "aws CLI not found: DATABASE_AUTH=iam takes its tokens from it (pip install awscli)."
+  aws rds generate-db-auth-token --hostname "$host" --port "$port" --username "$user" --region "${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-1}}"
+}
+
 # Runs `Cruddur.Worker migrate ...` against CON_URL: the same migrator and journal the Worker uses at startup.
-# CRUDDUR_WORKER_DLL points at a built Cruddur.Worker.dll (tests and bin/up set it); otherwise dotnet run builds it.
+# CRUDDUR_WORKER_DLL points at a built Cruddur.Worker.dll; otherwise dotnet run builds it (Release, as bin/up and
+# bin/test build it, so it is usually up to date).
+# --no-launch-profile: the Worker's launchSettings.json points at bin/up's database, and dotnet run would let it
+# replace the CONNECTION_URL given here (bin/db-schema-load prod migrated the local database instead of production).
 run_migrator() {
   if [ -n "${CRUDDUR_WORKER_DLL:-}" ]; then
-    CONNECTION_URL="$CON_URL" dotnet "$CRUDDUR_WORKER_DLL" migrate "$@"
+    MIGRATION_CONNECTION_URL="$CON_URL" CONNECTION_URL="$CON_URL" dotnet "$CRUDDUR_WORKER_DLL" migrate "$@"
   else
-    CONNECTION_URL="$CON_URL" dotnet run --project "$ROOT/src/Worker" --verbosity quiet -- migrate "$@"
+    MIGRATION_CONNECTION_URL="$CON_URL" CONNECTION_URL="$CON_URL" dotnet run --project "$ROOT/src/Worker" -c Release --no-launch-profile --verbosity quiet -- migrate "$@"
   fi
 }
 

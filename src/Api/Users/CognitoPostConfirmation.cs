@@ -28,15 +28,26 @@ public static class CognitoPostConfirmation
         ("name", 256),
     ];
 
-    /// <summary>Parses <paramref name="body"/>; never throws on bad input.</summary>
+    /// <summary>Parses <paramref name="body"/>, an event of any user pool; never throws on bad input.</summary>
     /// <returns>True with the job, or false with the reason the body is not a confirmed user.</returns>
     public static bool TryParse(
         string? body,
         [NotNullWhen(true)] out IngestCognitoUserJob? job,
+        [NotNullWhen(false)] out string? rejection) => TryParse(body, userPoolId: null, out job, out rejection);
+
+    /// <summary>
+    /// Parses <paramref name="body"/>; never throws on bad input. With <paramref name="userPoolId"/>, an event whose
+    /// <c>userPoolId</c> is missing or another pool's is rejected: only that pool's sign-ups become users.
+    /// </summary>
+    /// <returns>True with the job, or false with the reason the body is not a confirmed user of the pool.</returns>
+    public static bool TryParse(
+        string? body,
+        string? userPoolId,
+        [NotNullWhen(true)] out IngestCognitoUserJob? job,
         [NotNullWhen(false)] out string? rejection)
     {
         job = null;
-        rejection = Read(body, out var values);
+        rejection = Read(body, userPoolId, out var values);
         if (rejection is not null)
         {
             return false;
@@ -49,7 +60,7 @@ public static class CognitoPostConfirmation
         return true;
     }
 
-    private static string? Read(string? body, out Dictionary<string, string> values)
+    private static string? Read(string? body, string? userPoolId, out Dictionary<string, string> values)
     {
         values = new Dictionary<string, string>(StringComparer.Ordinal);
         if (string.IsNullOrWhiteSpace(body))
@@ -94,6 +105,18 @@ public static class CognitoPostConfirmation
             {
                 // The trigger name is Cognito's, not the user's: safe to echo, but bounded.
                 return $"triggerSource '{Truncate(source, 64)}' is not a post confirmation";
+            }
+            if (userPoolId is not null)
+            {
+                // A pool id names a pool, not a person: safe to echo, but bounded.
+                if (!root.TryGetProperty("userPoolId", out var pool) || pool.ValueKind != JsonValueKind.String || !TryGetText(pool, out var poolId))
+                {
+                    return "userPoolId is missing or not a string";
+                }
+                if (!string.Equals(poolId, userPoolId, StringComparison.Ordinal))
+                {
+                    return $"userPoolId '{Truncate(poolId, 64)}' is not this Api's user pool (COGNITO_USER_POOL_ID)";
+                }
             }
             if (!root.TryGetProperty("request", out var request) || request.ValueKind != JsonValueKind.Object)
             {

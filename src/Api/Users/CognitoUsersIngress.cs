@@ -134,7 +134,7 @@ public sealed class CognitoUsersIngress(
         {
             try
             {
-                if (CognitoPostConfirmation.TryParse(message.Body, out var job, out var rejection))
+                if (CognitoPostConfirmation.TryParse(message.Body, options.UserPoolId, out var job, out var rejection))
                 {
                     signUps.Add((message, job));
                 }

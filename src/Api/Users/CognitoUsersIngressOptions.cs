@@ -9,6 +9,7 @@ public sealed class CognitoUsersIngressOptions
     public const string DeadLetterQueueUrlKey = "COGNITO_USERS_DLQ_URL";
     public const string PollersKey = "COGNITO_USERS_POLLERS";
     public const string WaitSecondsKey = "COGNITO_USERS_WAIT_SECONDS";
+    public const string UserPoolIdKey = "COGNITO_USER_POOL_ID";
 
     /// <summary>The message attribute a dead-lettered message carries: why it cannot be a user.</summary>
     public const string RejectReasonAttribute = "cruddur-reject-reason";
@@ -20,6 +21,13 @@ public sealed class CognitoUsersIngressOptions
     /// <summary>Where bodies that cannot be a user go; without it they are left for the queue's redrive policy.</summary>
     [ConfigurationKeyName(DeadLetterQueueUrlKey)]
     public string? DeadLetterQueueUrl { get; set; }
+
+    /// <summary>
+    /// The user pool whose sign-ups are taken (the one whose tokens may post): an event from any other pool is
+    /// dead-lettered, so that whoever may send to the queue cannot overwrite a user. Unset, any pool's is taken.
+    /// </summary>
+    [ConfigurationKeyName(UserPoolIdKey)]
+    public string? UserPoolId { get; set; }
 
     /// <summary>Concurrent receive loops in this process.</summary>
     [ConfigurationKeyName(PollersKey), Display(Name = PollersKey), Range(1, 50)]

@@ -1,3 +1,4 @@
+using Amazon.Runtime.Credentials;
 using Cruddur.Shared.Configuration;
 using Cruddur.Shared.Resilience;
 using Microsoft.Extensions.Configuration;
@@ -11,6 +12,15 @@ public static class DataServiceCollectionExtensions
 {
     /// <summary>The configuration key (an environment variable) holding the database URL.</summary>
     public const string ConnectionUrlKey = "CONNECTION_URL";
+
+    /// <summary>
+    /// The configuration key of the migration role's URL: the role that owns the schemas and alone may change them
+    /// (the Worker's startup migration, <c>bin/db-schema-load</c>). Unset, the migration uses <c>CONNECTION_URL</c>.
+    /// </summary>
+    public const string MigrationConnectionUrlKey = "MIGRATION_CONNECTION_URL";
+
+    /// <summary>The service key of the migration role's data source (<see cref="MigrationConnectionUrlKey"/>).</summary>
+    public const string MigrationKey = "migration";
 
     /// <summary>The service key of the read pool <see cref="Db"/>'s JSON reads use.</summary>
     public const string ReadsKey = "reads";
@@ -45,7 +55,7 @@ public static class DataServiceCollectionExtensions
             }
             return connection;
         }
-        services.AddSingleton(provider => Build(Main(), provider));
+        services.AddSingleton(provider => Build(Main(), provider, settings));
         services.AddKeyedSingleton(AsynchronousCommitKey, (provider, _) =>
         {
             // A startup option, not a SET: Npgsql's reset on returning a connection to the pool (RESET ALL) keeps it.
@@ -56,7 +66,7 @@ public static class DataServiceCollectionExtensions
             connection.NoResetOnClose = true;
             connection.Enlist = false;
             connection.ApplicationName = $"{connection.ApplicationName} (async commit)";
-            return Build(connection, provider);
+            return Build(connection, provider, settings);
         });
         services.AddKeyedSingleton(ReadsKey, (provider, _) =>
         {
@@ -65,11 +75,21 @@ public static class DataServiceCollectionExtensions
                 MaxPoolSize = settings.ReadPoolSize,
             };
             ConfigureForReads(connection);
-            return Build(connection, provider);
+            return Build(connection, provider, settings);
         });
+        services.AddHostedService<DatabaseTlsCheck>();
         services.AddSingleton<SqlTemplates>();
         services.AddSingleton<Db>();
-        services.AddSingleton<DatabaseMigrator>();
+        services.AddKeyedSingleton(MigrationKey, (provider, _) =>
+            string.IsNullOrWhiteSpace(configuration[MigrationConnectionUrlKey])
+                ? provider.GetRequiredService<NpgsqlDataSource>() // one URL for everything (a developer's machine)
+                : Build(new NpgsqlConnectionStringBuilder(ConnectionStringFrom(configuration, MigrationConnectionUrlKey)) { MaxPoolSize = 4 }, provider, settings));
+        services.AddSingleton(_ => new RdsAuthTokenGenerator(
+            DefaultAWSCredentialsIdentityResolver.GetCredentials(clientConfig: null), configuration["AWS_REGION"] ?? configuration["AWS_DEFAULT_REGION"] ?? Aws.AwsClientConfiguration.DefaultRegion));
+        services.AddSingleton(provider => new DatabaseMigrator(
+            provider.GetRequiredKeyedService<NpgsqlDataSource>(MigrationKey),
+            provider.GetRequiredService<Polly.Registry.ResiliencePipelineProvider<string>>(),
+            provider.GetRequiredService<ILogger<DatabaseMigrator>>()));
         services.AddDatabaseResilience(writeBounds);
         return services;
     }
@@ -93,23 +113,42 @@ public static class DataServiceCollectionExtensions
         connection.ApplicationName = $"{connection.ApplicationName} (reads)";
     }
 
-    private static NpgsqlDataSource Build(NpgsqlConnectionStringBuilder connection, IServiceProvider provider)
+    private static NpgsqlDataSource Build(NpgsqlConnectionStringBuilder connection, IServiceProvider provider, DatabaseSettings settings)
     {
+        if (settings.UsesIam && !string.IsNullOrEmpty(connection.Password))
+        {
+            throw new InvalidOperationException(
+                $"DATABASE_AUTH=iam, but the database URL for {connection.Username}@{connection.Host} carries a password: leave it out (each connection's password is an RDS IAM token).");
+        }
         var builder = new NpgsqlDataSourceBuilder(connection.ConnectionString);
         builder.UseLoggerFactory(provider.GetRequiredService<ILoggerFactory>());
+        if (settings.UsesIam)
+        {
+            builder.UseRdsIamAuthentication(provider.GetRequiredService<RdsAuthTokenGenerator>());
+        }
         return builder.Build();
     }
 
-    /// <summary>The Npgsql connection string for <c>CONNECTION_URL</c>, with a clear error when it is missing.</summary>
-    public static string ConnectionStringFrom(IConfiguration configuration)
+    /// <summary>The Npgsql connection string for <c>CONNECTION_URL</c> (or another URL setting), with a clear error when it is missing.</summary>
+    public static string ConnectionStringFrom(IConfiguration configuration, string key = ConnectionUrlKey)
     {
-        var url = configuration[ConnectionUrlKey];
+        ArgumentNullException.ThrowIfNull(configuration);
+        var url = configuration[key];
         if (string.IsNullOrWhiteSpace(url))
         {
             throw new InvalidOperationException(
-                $"{ConnectionUrlKey} is not set. Export it (postgresql://user:password@host:5432/cruddur) or start everything with bin/up.");
+                $"{key} is not set. Export it (postgresql://user:password@host:5432/cruddur) or start everything with bin/up.");
         }
-        var builder = ConnectionUrl.Parse(url);
+        NpgsqlConnectionStringBuilder builder;
+        try
+        {
+            builder = ConnectionUrl.Parse(url);
+        }
+        catch (FormatException e)
+        {
+            throw new FormatException($"{key}: {e.Message}", e);
+        }
+        DatabaseTls.Apply(builder, configuration[DatabaseTls.CaBundleKey]);
         builder.ApplicationName ??= AppDomain.CurrentDomain.FriendlyName;
         // Hot statements (the inserts, Hangfire's fetch) run prepared: +20% measured on this kind of machine.
         if (builder.MaxAutoPrepare == 0)

@@ -1,5 +1,5 @@
-using Cruddur.Shared.Configuration;
 using Cruddur.Shared.Data;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -21,7 +21,10 @@ internal static class MigrateCommand
             return 2;
         }
 
-        var builder = Host.CreateApplicationBuilder([Settings.ReadOnceArgument]);
+        // The caller's environment only (and the code's defaults): no appsettings.json from whatever directory the
+        // script runs in, no launch profile, no user secrets. A migration acts on the database it is told.
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddEnvironmentVariables();
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         builder.Logging.AddFilter("Npgsql", LogLevel.Warning);
         try

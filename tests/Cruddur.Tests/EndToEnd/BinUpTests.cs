@@ -30,7 +30,7 @@ public sealed partial class BinUpTests : IDisposable
                 await AssertPostsNeedATokenAsync();
                 await AssertTheFrontendsOriginIsAllowedAsync();
                 var id = await PostWithThePrintedCurlAsync(up.Output);
-                await SignUpThroughSqsAsync(QueueUrl().Match(up.Output).Groups[1].Value);
+                await SignUpThroughSqsAsync(QueueUrl().Match(up.Output).Groups[1].Value, UserPoolId().Match(up.Output).Groups[1].Value);
                 return id;
             });
 
@@ -129,7 +129,7 @@ public sealed partial class BinUpTests : IDisposable
         return uuid;
     }
 
-    private async Task SignUpThroughSqsAsync(string queueUrl)
+    private async Task SignUpThroughSqsAsync(string queueUrl, string userPoolId)
     {
         var send = await Repository.RunScriptAsync("sqs-send-cognito-event", ["upuser", "up@example.com", "Up User"], new Dictionary<string, string?>
         {
@@ -138,6 +138,7 @@ public sealed partial class BinUpTests : IDisposable
             ["AWS_SECRET_ACCESS_KEY"] = "testing",
             ["AWS_REGION"] = "us-east-1",
             ["COGNITO_USERS_QUEUE_URL"] = queueUrl,
+            ["COGNITO_USER_POOL_ID"] = userPoolId, // as bin/up prints it: its Api takes only its pool's sign-ups
         });
         Assert.True(send.ExitCode == 0, send.ToString());
 
@@ -164,6 +165,9 @@ public sealed partial class BinUpTests : IDisposable
 
     [GeneratedRegex(@"COGNITO_USERS_QUEUE_URL=(\S+)")]
     private static partial Regex QueueUrl();
+
+    [GeneratedRegex(@"COGNITO_USER_POOL_ID=(\S+)")]
+    private static partial Regex UserPoolId();
 
     // The printed command: curl, its Authorization: Bearer line and its body, joined by backslash-newlines.
     [GeneratedRegex(@"curl -i -X POST [^\n]*\\\n[^\n]*Authorization: Bearer [A-Za-z0-9_.-]+'[^\n]*\\\n[^\n]*-d '[^']*'")]

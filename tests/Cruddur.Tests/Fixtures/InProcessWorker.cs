@@ -33,6 +33,7 @@ public sealed class InProcessWorker : IAsyncDisposable
     public static Dictionary<string, string?> QuickSettings(string connectionUrl) => new()
     {
         ["CONNECTION_URL"] = connectionUrl,
+        ["MIGRATION_CONNECTION_URL"] = TestDatabase.MigrationUrlFor(connectionUrl),
         ["HANGFIRE_QUEUE_POLL_MS"] = "50",
         ["HANGFIRE_SCHEDULE_POLL_SECONDS"] = "1",
         ["WORKER_COUNT"] = "4",

@@ -13,9 +13,21 @@ namespace Cruddur.Tests.Fixtures;
 /// </summary>
 public sealed class PostgresServer : IAsyncLifetime
 {
-    /// <summary>The cluster's superuser password: tests scan logs for it.</summary>
+    /// <summary>The cluster's superuser password, and its roles': tests scan logs for it.</summary>
     public const string Password = "pg-Secret:with@chars-4711";
 
+    /// <summary>The migration role each test database belongs to (it owns <c>public</c>, as bin/db-roles arranges on RDS).</summary>
+    public const string MigrationRole = "cruddur_migrator";
+
+    /// <summary>
+    /// The login the tests' Api and Worker run as: a member of <c>cruddur_runtime</c>, the group bin/db-roles makes, which
+    /// <c>db/grants.sql</c> lets read and write rows and nothing else.
+    /// </summary>
+    public const string RuntimeRole = "cruddur_app";
+
+    private string _password = Password;
+    private int? _port;
+    private string _serverOptions = "";
     private string? _directory;
     private string _dataDirectory = "";
     private bool _own;
@@ -44,7 +56,7 @@ public sealed class PostgresServer : IAsyncLifetime
         _dataDirectory = Path.Combine(_directory, "data");
         Directory.CreateDirectory(_directory);
         var passwordFile = Path.Combine(_directory, "pwfile");
-        await File.WriteAllTextAsync(passwordFile, Password);
+        await File.WriteAllTextAsync(passwordFile, _password);
         if (RunningAsRoot)
         {
             await Must(ProcessRunner.RunAsync("chown", ["-R", "postgres:postgres", _directory]));
@@ -54,16 +66,31 @@ public sealed class PostgresServer : IAsyncLifetime
             "-D", _dataDirectory, "-U", "postgres", "--pwfile", passwordFile, "-E", "UTF8", "--no-locale",
             "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync"));
 
-        Port = PortAllocator.Free();
+        Port = _port ?? PortAllocator.Free();
         // The shared cluster is thrown away, and speed matters more than crash safety there: durability off.
         // A cluster of a test's own is crashed on purpose (pg_ctl -m immediate): it keeps PostgreSQL's durable
         // defaults, or a commit that was acknowledged could vanish in recovery and the test would blame us.
         var durability = _own ? "" : "-c fsync=off -c synchronous_commit=off -c full_page_writes=off ";
         var options = _options = $"-c listen_addresses=127.0.0.1 -p {Port} -k {_directory} {durability}" +
-                      "-c max_connections=400 -c shared_buffers=128MB";
+                      $"-c max_connections=400 -c shared_buffers=128MB {_serverOptions}".TrimEnd();
         await Must(RunAsPostgres(PostgresTools.Find("pg_ctl"),
             "-D", _dataDirectory, "-l", Path.Combine(_directory, "postgres.log"), "-o", options, "-w", "-t", "60", "start"));
-        AdminUrl = $"postgresql://postgres:{Uri.EscapeDataString(Password)}@127.0.0.1:{Port}/postgres";
+        AdminUrl = $"postgresql://postgres:{Uri.EscapeDataString(_password)}@127.0.0.1:{Port}/postgres";
+        await CreateRolesAsync();
+    }
+
+    /// <summary>True when this run made the cluster, and with it the migration and runtime roles.</summary>
+    public bool HasRoles { get; private set; }
+
+    private async Task CreateRolesAsync()
+    {
+        await using var connection = new NpgsqlConnection(ConnectionUrl.Parse(AdminUrl).ConnectionString + ";Pooling=false");
+        await connection.OpenAsync();
+        await using var create = new NpgsqlCommand(
+            $"CREATE ROLE {MigrationRole} LOGIN PASSWORD '{_password}'; CREATE ROLE cruddur_runtime NOLOGIN; " +
+            $"CREATE ROLE {RuntimeRole} LOGIN PASSWORD '{_password}' IN ROLE cruddur_runtime", connection);
+        await create.ExecuteNonQueryAsync();
+        HasRoles = true;
     }
 
     public async ValueTask DisposeAsync()
@@ -78,11 +105,13 @@ public sealed class PostgresServer : IAsyncLifetime
 
     /// <summary>
     /// A cluster of its own, for a test that stops or restarts PostgreSQL (the shared one serves every other
-    /// test at the same time). Dispose it when done.
+    /// test at the same time), or one that stands in for another server (bin/up's, on its <paramref name="port"/>
+    /// with its superuser's <paramref name="password"/>), or one with <paramref name="serverOptions"/> of its own
+    /// (<c>-c ssl=on ...</c>). Dispose it when done.
     /// </summary>
-    public static async Task<PostgresServer> StartOwnAsync()
+    public static async Task<PostgresServer> StartOwnAsync(int? port = null, string password = Password, string serverOptions = "")
     {
-        var server = new PostgresServer { _own = true };
+        var server = new PostgresServer { _own = true, _port = port, _password = password, _serverOptions = serverOptions };
         await server.InitializeAsync();
         return server;
     }
@@ -111,7 +140,8 @@ public sealed class PostgresServer : IAsyncLifetime
         var name = $"{prefix}_{Guid.NewGuid():N}"[..Math.Min(prefix.Length + 17, 63)];
         await using var connection = new NpgsqlConnection(ConnectionUrl.Parse(AdminUrl).ConnectionString);
         await connection.OpenAsync();
-        await using var create = new NpgsqlCommand($"CREATE DATABASE \"{name}\"", connection);
+        // Owned by the migration role: on PostgreSQL 15+ it then owns public too, as bin/db-roles arranges.
+        await using var create = new NpgsqlCommand($"CREATE DATABASE \"{name}\"{(HasRoles ? $" OWNER {MigrationRole}" : "")}", connection);
         await create.ExecuteNonQueryAsync();
         return WithDatabase(AdminUrl, name);
     }

@@ -23,19 +23,20 @@ public static class Repository
         .GetCustomAttributes<AssemblyMetadataAttribute>()
         .Single(a => a.Key == key).Value!;
 
-    /// <summary>Runs <c>bin/{script}</c> with the given environment (null removes a variable).</summary>
-    public static Task<ProcessResult> RunScriptAsync(string script, IEnumerable<string> arguments, IReadOnlyDictionary<string, string?> environment)
+    /// <summary>
+    /// Runs <c>bin/{script}</c> with the given environment (null removes a variable). The built Worker and trigger
+    /// are handed over unless the environment removes them (<c>["CRUDDUR_WORKER_DLL"] = null</c>: as a person runs it).
+    /// </summary>
+    public static Task<ProcessResult> RunScriptAsync(string script, IEnumerable<string> arguments, IReadOnlyDictionary<string, string?> environment, TimeSpan? timeout = null)
     {
-        var env = new Dictionary<string, string?>(environment)
-        {
-            ["CRUDDUR_WORKER_DLL"] = WorkerDll,
-            ["CRUDDUR_COGNITO_TRIGGER_DLL"] = CognitoTriggerDll,
-            ["NO_COLOR"] = "1",
-        };
+        var env = new Dictionary<string, string?>(environment);
+        env.TryAdd("CRUDDUR_WORKER_DLL", WorkerDll);
+        env.TryAdd("CRUDDUR_COGNITO_TRIGGER_DLL", CognitoTriggerDll);
+        env["NO_COLOR"] = "1";
         foreach (var name in new[] { "CONNECTION_URL", "PROD_CONNECTION_URL" })
         {
             env.TryAdd(name, null); // never inherit a developer's database
         }
-        return ProcessRunner.RunAsync(Path.Combine(Root, "bin", script), arguments, env, TimeSpan.FromMinutes(2), Root);
+        return ProcessRunner.RunAsync(Path.Combine(Root, "bin", script), arguments, env, timeout ?? TimeSpan.FromMinutes(2), Root);
     }
 }

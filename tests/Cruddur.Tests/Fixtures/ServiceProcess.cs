@@ -62,7 +62,7 @@ public sealed class ServiceProcess : IAsyncDisposable
         // Nothing of the developer's environment leaks in: no database, no AWS account, no queue.
         foreach (var name in new[]
         {
-            "CONNECTION_URL", "PROD_CONNECTION_URL", "DB_SG_ID", "DB_SG_RULE_ID", "COGNITO_USERS_QUEUE_URL", "COGNITO_USERS_DLQ_URL",
+            "CONNECTION_URL", "MIGRATION_CONNECTION_URL", "PROD_CONNECTION_URL", "DB_SG_ID", "DB_SG_RULE_ID", "COGNITO_USERS_QUEUE_URL", "COGNITO_USERS_DLQ_URL",
             "ASPNETCORE_URLS", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL",
             "HANGFIRE_DASHBOARD_USER", "HANGFIRE_DASHBOARD_PASSWORD", "COGNITO_USER_POOL_ID", "COGNITO_CLIENT_IDS",
             "ALLOW_ANONYMOUS_POSTS", "FRONTEND_URL", "ASPNETCORE_ENVIRONMENT",
@@ -90,6 +90,7 @@ public sealed class ServiceProcess : IAsyncDisposable
         var env = new Dictionary<string, string?>
         {
             ["CONNECTION_URL"] = connectionUrl,
+            ["MIGRATION_CONNECTION_URL"] = TestDatabase.MigrationUrlFor(connectionUrl),
             ["HANGFIRE_QUEUE_POLL_MS"] = "100",
             ["WORKER_COUNT"] = "2",
             ["WORKER_SHUTDOWN_GRACE_SECONDS"] = "10",

@@ -6,8 +6,6 @@ namespace Cruddur.Tests.SecurityGroups;
 /// <summary>The seed's RDS scripts, run as a developer runs them, against moto_server.</summary>
 public sealed class RdsScriptTests(MotoServer moto)
 {
-    private const string Password = "Rds-Secret\\pw-4711!";
-
     [Fact]
     public async Task Rds_update_sg_rule_with_gitpod_ip_points_the_rule_at_it()
     {
@@ -61,21 +59,40 @@ public sealed class RdsScriptTests(MotoServer moto)
     }
 
     [Fact]
-    public async Task Rds_create_creates_cruddur_db_instance_without_showing_the_password()
+    public async Task Rds_create_creates_cruddur_db_instance_as_a_careful_operator_would_with_no_password_asked()
     {
         // The default identifier, once per moto_server; a reused emulator may hold it from an earlier run.
         await DeleteInstanceAsync("cruddur-db-instance");
 
-        var result = await RunAsync("rds-create", new() { ["RDS_MASTER_PASSWORD"] = Password, ["RDS_INSTANCE_ID"] = null });
+        var result = await RunAsync("rds-create", new() { ["RDS_INSTANCE_ID"] = null });
 
         Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.DoesNotContain("Rds-Secret", result.Output, StringComparison.Ordinal);
         var instance = await DescribeInstanceAsync("cruddur-db-instance");
         Assert.NotNull(instance);
         var db = instance.Value;
-        Assert.Equal(("postgres", "db.t3.micro", "cruddurroot", "cruddur", "us-east-1a", false),
+        Assert.Equal(("postgres", "db.t3.micro", "cruddurroot", "cruddur", "us-east-1a"),
             (db.GetProperty("Engine").GetString(), db.GetProperty("DBInstanceClass").GetString(), db.GetProperty("MasterUsername").GetString(),
-             db.GetProperty("DBName").GetString(), db.GetProperty("AvailabilityZone").GetString(), db.GetProperty("PubliclyAccessible").GetBoolean()));
+             db.GetProperty("DBName").GetString(), db.GetProperty("AvailabilityZone").GetString()));
+        // The seed's security list, as the instance has it: moto_server keeps each of these flags.
+        Assert.False(db.GetProperty("PubliclyAccessible").GetBoolean());
+        Assert.True(db.GetProperty("StorageEncrypted").GetBoolean());
+        Assert.Equal(7, db.GetProperty("BackupRetentionPeriod").GetInt32());
+        Assert.True(db.GetProperty("DeletionProtection").GetBoolean());
+        Assert.True(db.GetProperty("IAMDatabaseAuthenticationEnabled").GetBoolean());
+        Assert.StartsWith("arn:aws:secretsmanager:", db.GetProperty("MasterUserSecret").GetProperty("SecretArn").GetString(), StringComparison.Ordinal);
+        Assert.Contains(db.GetProperty("MasterUserSecret").GetProperty("SecretArn").GetString()!, result.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_instance_rds_create_made_cannot_be_deleted_while_its_deletion_protection_is_on()
+    {
+        var id = UniqueInstanceId();
+        Assert.Equal(0, (await RunAsync("rds-create", new() { ["RDS_INSTANCE_ID"] = id })).ExitCode);
+
+        var delete = await Aws("rds", "delete-db-instance", "--db-instance-identifier", id, "--skip-final-snapshot");
+
+        Assert.NotEqual(0, delete.ExitCode);
+        Assert.NotNull(await DescribeInstanceAsync(id));
     }
 
     [Fact]
@@ -85,7 +102,6 @@ public sealed class RdsScriptTests(MotoServer moto)
 
         var result = await RunAsync("rds-create", new()
         {
-            ["RDS_MASTER_PASSWORD"] = Password,
             ["RDS_INSTANCE_ID"] = id,
             ["RDS_INSTANCE_CLASS"] = "db.t4g.micro",
             ["RDS_ENGINE_VERSION"] = "15.4",
@@ -99,23 +115,19 @@ public sealed class RdsScriptTests(MotoServer moto)
     }
 
     [Theory]
-    [InlineData(null, "RDS_MASTER_PASSWORD is not set")]
-    [InlineData("", "RDS_MASTER_PASSWORD is not set")]
-    [InlineData("Sh0rt!", "8 to 128 characters")]
-    [InlineData("Has/slash-4711", "printable ASCII only")]
-    [InlineData("Has space-4711", "printable ASCII only")]
-    public async Task Rds_create_refuses_without_a_usable_password_and_never_echoes_it(string? password, string message)
+    [InlineData("RDS_MASTER_PASSWORD", "Rds-Secret-4711!", "RDS now makes and keeps the master password in Secrets Manager")]
+    [InlineData("RDS_BACKUP_RETENTION_DAYS", "0", "RDS_BACKUP_RETENTION_DAYS must be a number of days from 1 to 35")]
+    [InlineData("RDS_BACKUP_RETENTION_DAYS", "36", "RDS_BACKUP_RETENTION_DAYS must be a number of days from 1 to 35")]
+    [InlineData("RDS_PUBLICLY_ACCESSIBLE", "maybe", "RDS_PUBLICLY_ACCESSIBLE must be true or false")]
+    public async Task Rds_create_refuses_a_setting_it_cannot_take_and_creates_nothing(string setting, string value, string message)
     {
         var id = UniqueInstanceId();
 
-        var result = await RunAsync("rds-create", new() { ["RDS_MASTER_PASSWORD"] = password, ["RDS_INSTANCE_ID"] = id });
+        var result = await RunAsync("rds-create", new() { [setting] = value, ["RDS_INSTANCE_ID"] = id });
 
         Assert.Equal(1, result.ExitCode);
         Assert.Contains(message, result.Stderr, StringComparison.Ordinal);
-        if (!string.IsNullOrEmpty(password))
-        {
-            Assert.DoesNotContain(password, result.Output, StringComparison.Ordinal);
-        }
+        Assert.DoesNotContain("Rds-Secret", result.Output, StringComparison.Ordinal);
         Assert.Null(await DescribeInstanceAsync(id));
     }
 
@@ -123,7 +135,7 @@ public sealed class RdsScriptTests(MotoServer moto)
     public async Task Rds_stop_and_rds_start_stop_and_start_the_instance()
     {
         var id = UniqueInstanceId();
-        Assert.Equal(0, (await RunAsync("rds-create", new() { ["RDS_MASTER_PASSWORD"] = Password, ["RDS_INSTANCE_ID"] = id })).ExitCode);
+        Assert.Equal(0, (await RunAsync("rds-create", new() { ["RDS_INSTANCE_ID"] = id })).ExitCode);
 
         var stop = await RunAsync("rds-stop", new() { ["RDS_INSTANCE_ID"] = id });
         var stopped = (await DescribeInstanceAsync(id))!.Value.GetProperty("DBInstanceStatus").GetString();
@@ -149,7 +161,7 @@ public sealed class RdsScriptTests(MotoServer moto)
     private Task<ProcessResult> RunAsync(string script, Dictionary<string, string?> settings)
     {
         var env = new Dictionary<string, string?>(moto.Environment);
-        foreach (var name in new[] { "DB_SG_ID", "DB_SG_RULE_ID", "GITPOD_IP", "PUBLIC_IP_ECHO_URL", "DB_PORT", "RDS_MASTER_PASSWORD", "RDS_INSTANCE_ID" })
+        foreach (var name in new[] { "DB_SG_ID", "DB_SG_RULE_ID", "GITPOD_IP", "PUBLIC_IP_ECHO_URL", "DB_PORT", "RDS_MASTER_PASSWORD", "RDS_INSTANCE_ID", "RDS_BACKUP_RETENTION_DAYS", "RDS_PUBLICLY_ACCESSIBLE" })
         {
             env[name] = null; // never a developer's own
         }
@@ -180,8 +192,10 @@ public sealed class RdsScriptTests(MotoServer moto)
     {
         if (await DescribeInstanceAsync(id) is not null)
         {
+            // bin/rds-create turns deletion protection on: an operator turns it off first, as here.
+            var unprotect = await Aws("rds", "modify-db-instance", "--db-instance-identifier", id, "--no-deletion-protection", "--apply-immediately");
             var result = await Aws("rds", "delete-db-instance", "--db-instance-identifier", id, "--skip-final-snapshot");
-            Assert.True(result.ExitCode == 0, result.ToString());
+            Assert.True(unprotect.ExitCode == 0 && result.ExitCode == 0, unprotect + "\n" + result);
         }
     }
 

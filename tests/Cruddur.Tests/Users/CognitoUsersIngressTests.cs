@@ -68,6 +68,26 @@ public sealed class CognitoUsersIngressTests(PostgresServer server, MotoServer m
     }
 
     [Fact]
+    public async Task With_a_user_pool_set_a_sign_up_from_another_pool_goes_to_the_dead_letter_queue_and_overwrites_no_one()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        var queue = await _sqs.CreateAsync("ingress-pool");
+        var dlq = await _sqs.CreateAsync("ingress-pool-dlq");
+        // Anyone with sqs:SendMessage on the queue could forge a sign-up that takes over the seed's @andrewbrown.
+        var forged = PostConfirmation(handle: "andrewbrown", email: "attacker@example.com", sub: "MOCK-andrewbrown")
+            .Replace("\"userPoolId\":\"us-east-1_Example\"", "\"userPoolId\":\"us-east-1_Forged\"", StringComparison.Ordinal);
+        var noPool = PostConfirmation(handle: "nopool", sub: "sub-nopool").Replace("\"userPoolId\":\"us-east-1_Example\",", "", StringComparison.Ordinal);
+        await _sqs.SendAsync(queue, [forged, noPool, PostConfirmation(handle: "genuine", sub: "sub-genuine")]);
+
+        using var host = await StartIngressAsync(db.Url, queue, dlq, userPoolId: "us-east-1_Example");
+        await EventuallyAsync(async () => await _sqs.CountAsync(queue) == 0 && await _sqs.CountAsync(dlq) == 2);
+
+        var reasons = (await _sqs.DrainAsync(dlq)).Select(letter => letter.MessageAttributes[CognitoUsersIngressOptions.RejectReasonAttribute].StringValue).Order(StringComparer.Ordinal);
+        Assert.Equal(["userPoolId 'us-east-1_Forged' is not this Api's user pool (COGNITO_USER_POOL_ID)", "userPoolId is missing or not a string"], reasons);
+        Assert.Equal("sub-genuine", Assert.Single(await StoredJob.SignUpsAsync(db)).CognitoUserId);
+    }
+
+    [Fact]
     public async Task When_the_dead_letter_queue_cannot_be_reached_the_bad_body_stays_and_the_poller_goes_on()
     {
         await using var db = await TestDatabase.CreateAsync(server, seed: true);
@@ -203,7 +223,7 @@ public sealed class CognitoUsersIngressTests(PostgresServer server, MotoServer m
 
     private async Task<IHost> StartIngressAsync(
         string connectionUrl, string queueUrl, string? deadLetterQueueUrl = null, int pollers = 1,
-        Action<IServiceCollection>? configure = null, Amazon.SQS.IAmazonSQS? sqs = null)
+        Action<IServiceCollection>? configure = null, Amazon.SQS.IAmazonSQS? sqs = null, string? userPoolId = null)
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>(moto.Environment)
@@ -213,6 +233,7 @@ public sealed class CognitoUsersIngressTests(PostgresServer server, MotoServer m
             [CognitoUsersIngressOptions.DeadLetterQueueUrlKey] = deadLetterQueueUrl,
             [CognitoUsersIngressOptions.PollersKey] = pollers.ToString(System.Globalization.CultureInfo.InvariantCulture),
             [CognitoUsersIngressOptions.WaitSecondsKey] = "1",
+            [CognitoUsersIngressOptions.UserPoolIdKey] = userPoolId,
         });
         builder.Logging.SetMinimumLevel(LogLevel.Debug).AddFilter("Npgsql", LogLevel.Warning).AddProvider(_logs);
         builder.Services.AddSingleton(sqs ?? _sqs.Client); // moto's credentials; the Api's own client takes the SDK's default chain

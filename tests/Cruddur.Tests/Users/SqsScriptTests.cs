@@ -33,6 +33,40 @@ public sealed class SqsScriptTests(MotoServer moto) : IDisposable
     }
 
     [Fact]
+    public async Task Sqs_create_queues_with_the_trigger_s_role_sets_a_policy_that_lets_only_that_role_send()
+    {
+        var suffix = Guid.NewGuid().ToString("N");
+        const string role = "arn:aws:iam::123456789012:role/cruddur-cognito-trigger";
+        var env = Env(new() { ["COGNITO_USERS_QUEUE_NAME"] = $"users-{suffix}", ["COGNITO_USERS_DLQ_NAME"] = $"users-dlq-{suffix}", ["COGNITO_TRIGGER_ROLE_ARN"] = role });
+        var queueArn = $"arn:aws:sqs:{MotoServer.Region}:123456789012:users-{suffix}";
+
+        var result = await Repository.RunScriptAsync("sqs-create-queues", [], env);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains($"queue policy: only {role} may send to users-{suffix}", result.Stdout, StringComparison.Ordinal);
+        var queueUrl = $"{moto.EndpointUrl}/123456789012/users-{suffix}";
+        var attributes = await _sqs.Client.GetQueueAttributesAsync(queueUrl, ["Policy"], TestContext.Current.CancellationToken);
+        using var policy = JsonDocument.Parse(attributes.Attributes["Policy"]);
+        var statements = policy.RootElement.GetProperty("Statement").EnumerateArray().ToDictionary(s => s.GetProperty("Sid").GetString()!);
+        var deny = statements["OnlyTheCognitoTriggerSends"];
+        Assert.Equal(("Deny", "*", "sqs:SendMessage", queueArn), (deny.GetProperty("Effect").GetString(), deny.GetProperty("Principal").GetString(),
+            deny.GetProperty("Action").GetString(), deny.GetProperty("Resource").GetString()));
+        Assert.Equal(role, deny.GetProperty("Condition").GetProperty("ArnNotEquals").GetProperty("aws:PrincipalArn").GetString());
+        var allow = statements["TheCognitoTriggerSends"];
+        Assert.Equal(("Allow", role, queueArn), (allow.GetProperty("Effect").GetString(), allow.GetProperty("Principal").GetProperty("AWS").GetString(),
+            allow.GetProperty("Resource").GetString()));
+    }
+
+    [Fact]
+    public async Task Sqs_create_queues_refuses_a_trigger_role_that_is_not_a_role_arn()
+    {
+        var result = await Repository.RunScriptAsync("sqs-create-queues", [], Env(new() { ["COGNITO_TRIGGER_ROLE_ARN"] = "cruddur-trigger" }));
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("COGNITO_TRIGGER_ROLE_ARN must be an IAM role's ARN", result.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Sqs_send_cognito_event_sends_a_post_confirmation_event_that_parses_into_the_user_and_prints_its_message_id()
     {
         var queue = await _sqs.CreateAsync("script-send");
