@@ -109,7 +109,7 @@ public static class DataServiceCollectionExtensions
             throw new InvalidOperationException(
                 $"{ConnectionUrlKey} is not set. Export it (postgresql://user:password@host:5432/cruddur) or start everything with bin/up.");
         }
-        var builder = ConnectionUrl.Parse(url);
+        var builder = DatabaseNetwork.Apply(ConnectionUrl.Parse(url));
         builder.ApplicationName ??= AppDomain.CurrentDomain.FriendlyName;
         // Hot statements (the inserts, Hangfire's fetch) run prepared: +20% measured on this kind of machine.
         if (builder.MaxAutoPrepare == 0)
