@@ -12,10 +12,11 @@ public static class DatabaseNetwork
 {
     /// <summary>
     /// Connecting, TLS and authentication included. A server in the same region answers in milliseconds; a host
-    /// that is gone answers never, and each request that opens a connection would wait this long.
-    /// A URL's <c>connect_timeout</c> wins.
+    /// that is gone answers never, and each request that opens a connection waits this long. It is also how long a
+    /// connection begun just before a failover's DNS change keeps a process on the old address, so it bounds the
+    /// resume after the endpoint moves (issue 35: 5 s). A URL's <c>connect_timeout</c> wins.
     /// </summary>
-    public const int ConnectTimeoutSeconds = 5;
+    public const int ConnectTimeoutSeconds = 3;
 
     /// <summary>
     /// Every statement (and Npgsql's keepalive) ends with an error after this: ours take milliseconds, so 5 s

@@ -17,7 +17,7 @@ public sealed class DatabaseNetworkTests(PostgresServer server)
         var plain = new NpgsqlConnectionStringBuilder(DataServiceCollectionExtensions.ConnectionStringFrom(Configuration("postgresql://u:p@127.0.0.1:5432/cruddur")));
         var chosen = new NpgsqlConnectionStringBuilder(DataServiceCollectionExtensions.ConnectionStringFrom(Configuration("postgresql://u:p@127.0.0.1:5432/cruddur?connect_timeout=12")));
 
-        Assert.Equal((5, 5, 1000, 10, 60, 10), (plain.Timeout, plain.CommandTimeout, plain.CancellationTimeout, plain.KeepAlive, plain.ConnectionIdleLifetime, plain.ConnectionPruningInterval));
+        Assert.Equal((3, 5, 1000, 10, 60, 10), (plain.Timeout, plain.CommandTimeout, plain.CancellationTimeout, plain.KeepAlive, plain.ConnectionIdleLifetime, plain.ConnectionPruningInterval));
         Assert.Equal(12, chosen.Timeout);
         Assert.Equal(5, chosen.CommandTimeout);
     }
