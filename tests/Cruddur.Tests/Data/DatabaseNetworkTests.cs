@@ -49,8 +49,8 @@ public sealed class DatabaseNetworkTests(PostgresServer server)
         await using var silent = new TcpForwarder(server.Host, server.Port);
         silent.Start();
         silent.Silence();
-        var connection = new NpgsqlConnectionStringBuilder(DataServiceCollectionExtensions.ConnectionStringFrom(
-            Configuration($"postgresql://postgres:secret@127.0.0.1:{silent.Port}/postgres?connect_timeout=1"))) { Pooling = false }.ConnectionString;
+        var url = $"postgresql://postgres:secret@127.0.0.1:{silent.Port}/postgres?connect_timeout=1";
+        var connection = new NpgsqlConnectionStringBuilder(DataServiceCollectionExtensions.ConnectionStringFrom(Configuration(url))) { Pooling = false }.ConnectionString;
 
         var opens = await Task.WhenAll(Enumerable.Range(0, 200).Select(_ => Task.Factory.StartNew(() =>
         {
