@@ -82,6 +82,7 @@ public sealed class FailoverTests(MotoServer moto)
                 $"Api log: {apiLog.Lines} outage lines, first \"{apiLog.First}\"; Worker log: {workerLog.Lines}, first \"{workerLog.First}\"",
         }).Report();
 
+        await PostgresRestartTests.WriteLostJobsAsync(stack.Direct, load);
         Assert.Empty(load.Unexpected);
         Assert.Equal(0, load.ServerErrors);
         Assert.Equal(0, load.MissingRetryAfter);
