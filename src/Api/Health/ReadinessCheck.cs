@@ -3,21 +3,37 @@ using Npgsql;
 
 namespace Cruddur.Api.Health;
 
-/// <summary>Ready when Postgres answers and Hangfire's storage (its schema, installed by a Worker's migration) is there.</summary>
+/// <summary>
+/// Ready when Postgres answers and Hangfire's storage (its schema, installed by a Worker's migration) is there. One
+/// statement bounded by <see cref="Timeout"/>: over a silent network it would otherwise wait for Npgsql's timeouts,
+/// and a probe must answer within the platform's timeout.
+/// </summary>
 internal sealed class ReadinessCheck(NpgsqlDataSource dataSource) : IHealthCheck
 {
+    /// <summary>How long the check waits for Postgres before calling it unreachable (as the Worker's health check).</summary>
+    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(3);
+
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(Timeout);
         try
         {
             await using var command = dataSource.CreateCommand("SELECT to_regclass('hangfire.job') IS NOT NULL");
-            return (bool)(await command.ExecuteScalarAsync(cancellationToken))!
+            return (bool)(await command.ExecuteScalarAsync(timeout.Token))!
                 ? HealthCheckResult.Healthy("Postgres and Hangfire storage reachable")
                 : HealthCheckResult.Unhealthy("Hangfire's tables are missing: start a Worker (it migrates) or run bin/db-schema-load");
         }
-        catch (NpgsqlException e)
+        catch (Exception e) when (e is NpgsqlException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
             return HealthCheckResult.Unhealthy($"Postgres unreachable: {e.Message}");
         }
+    }
+
+    /// <summary>The answer's body: one "Status: reason" line per check, as the Worker's /healthz, so a probe's log says why.</summary>
+    public static Task WriteAsync(HttpContext context, HealthReport report)
+    {
+        context.Response.ContentType = "text/plain; charset=utf-8";
+        return context.Response.WriteAsync(string.Join('\n', report.Entries.Select(e => $"{e.Value.Status}: {e.Value.Description}")) + "\n");
     }
 }

@@ -44,5 +44,10 @@ public sealed class CognitoUsersIngressOptions
     /// <summary>First pause after Postgres or SQS failed; doubled per failure up to <see cref="MaxBackoff"/>.</summary>
     public TimeSpan FirstBackoff { get; set; } = TimeSpan.FromSeconds(1);
 
-    public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// The longest pause: a failed round costs one receive and one connection attempt, and a longer pause only delays the
+    /// resume after an outage (doubling to 30 s, a poller that failed through a 30 s outage could be asleep for 8-16 s
+    /// after it ended; issue 35 asks for 5 s).
+    /// </summary>
+    public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromSeconds(2);
 }

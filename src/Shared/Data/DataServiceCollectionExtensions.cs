@@ -149,6 +149,7 @@ public static class DataServiceCollectionExtensions
             throw new FormatException($"{key}: {e.Message}", e);
         }
         DatabaseTls.Apply(builder, configuration[DatabaseTls.CaBundleKey]);
+        DatabaseNetwork.Apply(builder);
         builder.ApplicationName ??= AppDomain.CurrentDomain.FriendlyName;
         // Hot statements (the inserts, Hangfire's fetch) run prepared: +20% measured on this kind of machine.
         if (builder.MaxAutoPrepare == 0)

@@ -132,6 +132,7 @@ public sealed class DatabaseMigrator(NpgsqlDataSource dataSource, ResiliencePipe
             .JournalToPostgresqlTable("public", JournalTable)
             .WithTransactionPerScript()
             .WithVariablesDisabled() // DbUp would otherwise rewrite $name$ inside SQL
+            .WithExecutionTimeout(TimeSpan.Zero) // no statement timeout (DatabaseNetwork's 5 s): an index on a large table takes minutes
             .LogTo(logger);
 
     private static List<string> Run(DbUp.Builder.UpgradeEngineBuilder builder)

@@ -10,9 +10,11 @@ namespace Cruddur.Tests.Chaos;
 /// <summary>
 /// Posts activities as a careful client does: each post has its own Idempotency-Key, and a post that got no
 /// answer (a killed Api, a reset connection) or a 503 is sent again with the same key, to the next Api, until
-/// it is answered 202 or the deadline passes. Counts every kind of answer on the way.
+/// it is answered 202 or the deadline passes. Counts every kind of answer on the way. With <c>authors</c> the posts are
+/// signed in: post n is sent by author n mod their count, with that user's access token and no handle in the body.
+/// With <c>pause</c> each client waits that long after each answered post: a steady load instead of the most the machine takes.
 /// </summary>
-public sealed class ActivityLoad(IReadOnlyList<Uri> apis, string tag, int posts, int concurrency = 8)
+public sealed class ActivityLoad(IReadOnlyList<Uri> apis, string tag, int posts, int concurrency = 8, IReadOnlyList<string>? authors = null, TimeSpan pause = default)
 {
     private readonly ConcurrentDictionary<int, Guid> _accepted = new();
     private readonly ConcurrentQueue<string> _unexpected = new();
@@ -67,6 +69,10 @@ public sealed class ActivityLoad(IReadOnlyList<Uri> apis, string tag, int posts,
                     return;
                 }
                 await PostUntilAnsweredAsync(http, post, TimeSpan.FromSeconds(120));
+                if (pause > TimeSpan.Zero)
+                {
+                    await Task.Delay(pause, CancellationToken.None);
+                }
             }
         }));
     }
@@ -129,11 +135,17 @@ public sealed class ActivityLoad(IReadOnlyList<Uri> apis, string tag, int posts,
 
     private Task<HttpResponseMessage> SendAsync(HttpClient http, Uri api, int post)
     {
-        var body = JsonSerializer.Serialize(new { user_handle = "andrewbrown", message = Message(post), ttl = "1-day" });
+        var body = authors is null
+            ? JsonSerializer.Serialize(new { user_handle = "andrewbrown", message = Message(post), ttl = "1-day" })
+            : JsonSerializer.Serialize(new { message = Message(post), ttl = "1-day" });
         var request = new HttpRequestMessage(HttpMethod.Post, new Uri(api, "/api/activities"))
         {
             Content = new StringContent(body, Encoding.UTF8, "application/json"),
         };
+        if (authors is not null)
+        {
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", authors[post % authors.Count]);
+        }
         request.Headers.Add(IdempotencyFilter.HeaderName, $"{tag}-{post}");
         return http.SendAsync(request);
     }

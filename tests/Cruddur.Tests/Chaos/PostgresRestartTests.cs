@@ -124,7 +124,7 @@ public sealed class PostgresRestartTests
     }
 
     /// <summary>For each acknowledged post not stored (up to 10): the jobs carrying its uuid and their state history.</summary>
-    private static async Task WriteLostJobsAsync(TestDatabase db, ActivityLoad load)
+    internal static async Task WriteLostJobsAsync(TestDatabase db, ActivityLoad load)
     {
         var output = TestContext.Current.TestOutputHelper;
         foreach (var (post, uuid) in load.Accepted.Take(100_000))

@@ -87,6 +87,7 @@ public sealed partial class SecurityTests(PostgresServer server, MotoServer moto
         Assert.Equal(HttpStatusCode.ServiceUnavailable, answers[0].Response.StatusCode);
         Assert.Equal(HttpStatusCode.ServiceUnavailable, answers[1].Response.StatusCode);
         Assert.Equal(HttpStatusCode.ServiceUnavailable, answers[2].Response.StatusCode); // not ready without its database
+        Assert.StartsWith("Unhealthy: Postgres unreachable", await answers[2].Response.Content.ReadAsStringAsync(), StringComparison.Ordinal); // and says why
         Assert.Equal(HttpStatusCode.Unauthorized, answers[3].Response.StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, answers[4].Response.StatusCode); // unknown, not a parse failure's 500
         foreach (var (what, response) in answers)

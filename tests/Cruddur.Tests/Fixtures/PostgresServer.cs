@@ -126,6 +126,66 @@ public sealed class PostgresServer : IAsyncLifetime
         await Must(RunAsPostgres(PostgresTools.Find("pg_ctl"), mode is null ? arguments : [.. arguments, "-m", mode]));
     }
 
+    /// <summary>
+    /// A synchronous streaming standby of this cluster (one of a test's own), as RDS Multi-AZ keeps: a base backup
+    /// (<c>pg_basebackup</c>) started in recovery on a port of its own, and this cluster's <c>synchronous_standby_names</c>
+    /// set to it, so a commit is acknowledged only once the standby has it. Returns when the standby is in sync.
+    /// Dispose it when done.
+    /// </summary>
+    public async Task<PostgresServer> StartStandbyAsync(string name = "standby1")
+    {
+        var standby = new PostgresServer { _own = true, _directory = Path.Combine(Path.GetTempPath(), $"cruddur-test-pg-{Guid.NewGuid():N}") };
+        standby._dataDirectory = Path.Combine(standby._directory, "data");
+        Directory.CreateDirectory(standby._directory);
+        // The replication connection's password comes from a password file, never from a command line.
+        var passwordFile = Path.Combine(standby._directory, "pgpass");
+        await File.WriteAllTextAsync(passwordFile, $"127.0.0.1:{Port}:*:postgres:{Password.Replace(":", "\\:", StringComparison.Ordinal)}\n");
+        await Must(ProcessRunner.RunAsync("chmod", ["600", passwordFile])); // libpq ignores a password file others can read
+        if (RunningAsRoot)
+        {
+            await Must(ProcessRunner.RunAsync("chown", ["-R", "postgres:postgres", standby._directory]));
+        }
+        var primary = $"host=127.0.0.1 port={Port} user=postgres passfile={passwordFile} application_name={name}";
+        // A fast checkpoint to start from: the default spreads it over minutes (checkpoint_completion_target).
+        await Must(RunAsPostgres(PostgresTools.Find("pg_basebackup"), "-d", primary, "-D", standby._dataDirectory, "-X", "stream", "--checkpoint=fast", "--no-sync"));
+        await File.WriteAllTextAsync(Path.Combine(standby._dataDirectory, "standby.signal"), "");
+        await File.AppendAllTextAsync(Path.Combine(standby._dataDirectory, "postgresql.auto.conf"), $"primary_conninfo = '{primary}'\n");
+
+        standby.Port = PortAllocator.Free();
+        standby._options = _options.Replace($"-p {Port} -k {_directory}", $"-p {standby.Port} -k {standby._directory}", StringComparison.Ordinal);
+        await standby.ControlAsync("start");
+        standby.AdminUrl = $"postgresql://postgres:{Uri.EscapeDataString(Password)}@127.0.0.1:{standby.Port}/postgres";
+
+        await using var connection = new NpgsqlConnection(ConnectionUrl.Parse(AdminUrl).ConnectionString);
+        await connection.OpenAsync();
+        await using (var synchronous = new NpgsqlCommand($"ALTER SYSTEM SET synchronous_standby_names = '{name}'", connection))
+        {
+            await synchronous.ExecuteNonQueryAsync();
+        }
+        await using (var reload = new NpgsqlCommand("SELECT pg_reload_conf()", connection))
+        {
+            await reload.ExecuteNonQueryAsync();
+        }
+        await using var state = new NpgsqlCommand($"SELECT sync_state FROM pg_stat_replication WHERE application_name = '{name}'", connection);
+        await Eventually.ReachesAsync(async () => await state.ExecuteScalarAsync() as string, s => s == "sync", $"the standby {name} in sync (its sync_state)");
+        return standby;
+    }
+
+    /// <summary>Promotes a standby to a primary (<c>pg_ctl promote</c>), waiting until it accepts writes.</summary>
+    public Task PromoteAsync() => Must(RunAsPostgres(PostgresTools.Find("pg_ctl"), "-D", _dataDirectory, "-w", "-t", "60", "promote"));
+
+    /// <summary>
+    /// <c>kill -9</c> to the postmaster and every process of the cluster at once, as a host that is lost: no shutdown,
+    /// no last WAL flush, no goodbye to the clients.
+    /// </summary>
+    public async Task KillAsync()
+    {
+        var postmaster = (await File.ReadAllLinesAsync(Path.Combine(_dataDirectory, "postmaster.pid")))[0].Trim();
+        var children = await ProcessRunner.RunAsync("pgrep", ["-P", postmaster]);
+        string[] pids = [postmaster, .. children.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
+        await Must(ProcessRunner.RunAsync("kill", ["-KILL", .. pids]));
+    }
+
     /// <summary>The end of the server's log (empty for a server this run did not start).</summary>
     public string LogTail(int characters = 4000)
     {

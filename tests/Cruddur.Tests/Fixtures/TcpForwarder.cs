@@ -5,18 +5,28 @@ namespace Cruddur.Tests.Fixtures;
 
 /// <summary>
 /// A loopback port that forwards to a server once <see cref="Start"/> is called: before that, connections
-/// are refused, as from a database that is down. Lets a test take "Postgres" away from one host only;
-/// <see cref="Cut"/> is a network partition (open connections die, new ones are refused) until the next Start.
+/// are refused, as from a database that is down. Lets a test take "Postgres" away from one host only, or stand for
+/// an endpoint's DNS name. Three faults:
+/// <list type="bullet">
+/// <item><see cref="Cut"/> is a partition that refuses: open connections die, new ones are refused, until the next Start.</item>
+/// <item><see cref="Silence"/> drops packets without a reset: open connections stay open and carry nothing, new ones
+/// connect and get no answer, until <see cref="Heal"/>. Nothing is read meanwhile, so what was sent waits in the
+/// kernel's buffers and arrives on heal, as TCP's retransmissions deliver it (sooner than they would: no backoff).</item>
+/// <item><see cref="MoveTo"/> points the endpoint at another server, as a failover moves a DNS name: new connections
+/// go there; the ones open before (and any connecting at that moment) stay silent for good, as to a host that is gone.</item>
+/// </list>
 /// </summary>
 public sealed class TcpForwarder(string targetHost, int targetPort) : IAsyncDisposable
 {
     private readonly CancellationTokenSource _stop = new();
     private CancellationTokenSource _links = new();
     private TcpListener? _listener;
+    private Route _route = new(targetHost, targetPort);
 
     public int Port { get; } = PortAllocator.Free();
 
-    public int TargetPort => targetPort;
+    /// <summary>The port new connections are forwarded to.</summary>
+    public int TargetPort => _route.Port;
 
     public void Start()
     {
@@ -38,7 +48,7 @@ public sealed class TcpForwarder(string targetHost, int targetPort) : IAsyncDisp
             {
                 return;
             }
-            _ = ForwardAsync(client);
+            _ = ForwardAsync(client, _route);
         }
     }
 
@@ -52,7 +62,21 @@ public sealed class TcpForwarder(string targetHost, int targetPort) : IAsyncDisp
         links.Cancel();
     }
 
-    private async Task ForwardAsync(TcpClient client)
+    /// <summary>Stops relaying in both directions, keeping every connection open (no RST, no FIN), until <see cref="Heal"/>.</summary>
+    public void Silence() => _route.Silence();
+
+    /// <summary>Relays again what <see cref="Silence"/> held, and whatever comes next.</summary>
+    public void Heal() => _route.Heal();
+
+    /// <summary>New connections go to <paramref name="host"/>:<paramref name="port"/>; the connections to the old server go silent for good.</summary>
+    public void MoveTo(string host, int port)
+    {
+        var old = _route;
+        _route = new Route(host, port);
+        old.Silence();
+    }
+
+    private async Task ForwardAsync(TcpClient client, Route route)
     {
         using var link = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, _links.Token);
         using (client)
@@ -65,15 +89,41 @@ public sealed class TcpForwarder(string targetHost, int targetPort) : IAsyncDisp
                 // the proxy could cost 40 ms more (the soak's posts took 75 ms at the median instead of 10).
                 client.NoDelay = true;
                 server.NoDelay = true;
-                await server.ConnectAsync(targetHost, targetPort, link.Token);
-                var a = client.GetStream().CopyToAsync(server.GetStream(), link.Token);
-                var b = server.GetStream().CopyToAsync(client.GetStream(), link.Token);
+                await route.OpenAsync(link.Token); // a connection made while silent is accepted and never answered
+                await server.ConnectAsync(route.Host, route.Port, link.Token);
+                var a = PumpAsync(client.GetStream(), server.GetStream(), route, link.Token);
+                var b = PumpAsync(server.GetStream(), client.GetStream(), route, link.Token);
                 await Task.WhenAny(a, b);
             }
             catch (Exception e) when (e is OperationCanceledException or IOException or SocketException or ObjectDisposedException)
             {
                 // either side closed
             }
+        }
+    }
+
+    // Copies until either side closes; while the route is silent it reads nothing and passes on nothing, not even a close.
+    private static async Task PumpAsync(NetworkStream from, NetworkStream to, Route route, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[16 * 1024];
+        while (true)
+        {
+            await route.OpenAsync(cancellationToken);
+            int read;
+            try
+            {
+                read = await from.ReadAsync(buffer, cancellationToken);
+            }
+            catch (Exception e) when (e is IOException or SocketException)
+            {
+                read = 0; // a reset: passed on as a close, once the route relays
+            }
+            await route.OpenAsync(cancellationToken); // what arrived as the network fell silent is held too
+            if (read == 0)
+            {
+                return;
+            }
+            await to.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
         }
     }
 
@@ -84,5 +134,24 @@ public sealed class TcpForwarder(string targetHost, int targetPort) : IAsyncDisp
         _stop.Dispose();
         _links.Dispose();
         return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Where connections go, and whether packets get there.</summary>
+    private sealed class Route(string host, int port)
+    {
+        private static readonly Task Open = Task.CompletedTask;
+        private TaskCompletionSource? _silent;
+
+        public string Host => host;
+
+        public int Port => port;
+
+        public Task OpenAsync(CancellationToken cancellationToken) =>
+            Volatile.Read(ref _silent) is { } silent ? silent.Task.WaitAsync(cancellationToken) : Open;
+
+        public void Silence() =>
+            Interlocked.CompareExchange(ref _silent, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), null);
+
+        public void Heal() => Interlocked.Exchange(ref _silent, null)?.TrySetResult();
     }
 }

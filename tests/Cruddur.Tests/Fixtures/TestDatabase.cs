@@ -73,6 +73,9 @@ public sealed class TestDatabase : IAsyncDisposable
     private static ResiliencePipelineProvider<string> Pipelines { get; } = new ServiceCollection().AddLogging().AddDatabaseResilience()
         .BuildServiceProvider().GetRequiredService<ResiliencePipelineProvider<string>>();
 
+    /// <summary>A database that exists already (on a standby promoted in its server's place, say).</summary>
+    public static TestDatabase Open(string url) => new(url);
+
     /// <summary>A new database, migrated (and seeded) unless asked otherwise.</summary>
     public static async Task<TestDatabase> CreateAsync(PostgresServer server, bool migrate = true, bool seed = false)
     {

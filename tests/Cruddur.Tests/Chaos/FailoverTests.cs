@@ -1,0 +1,102 @@
+using System.Diagnostics;
+using Cruddur.Tests.Fixtures;
+
+namespace Cruddur.Tests.Chaos;
+
+/// <summary>
+/// (g) A Multi-AZ failover as RDS does it: a primary with a synchronous streaming standby behind one endpoint; under a
+/// signed-in POST load with sign-ups on the queue the primary's host is lost (its packets go nowhere, its processes
+/// get <c>kill -9</c>), the standby is promoted and the endpoint moved to it. Nobody restarts the Api or the Worker.
+/// </summary>
+[Collection(ChaosSettings.Serial)]
+public sealed class FailoverTests(MotoServer moto)
+{
+    /// <summary>
+    /// The quick case in bin/test: a steady load (4 clients, 50 ms apart) and a gap of 6 s (longer than a statement's timeout
+    /// and its cancellation). The issue's 5 s resume is asserted by the bin/chaos case; here, with the rest of the suite
+    /// running beside it, 10 s (one run in a full bin/test on a busy machine took 8.5 s).
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Chaos")] // meant for bin/test ("Fast chaos"); kept in bin/chaos until the loss in docs/reliability.md's "Left open" is explained
+    public Task After_a_failover_to_a_synchronous_standby_every_acknowledged_post_and_sign_up_is_stored_once() =>
+        FailOverUnderLoadAsync("(g) failover, fast", posts: 100_000, gap: TimeSpan.FromSeconds(6), after: TimeSpan.FromSeconds(3),
+            resumeBound: TimeSpan.FromSeconds(10), pause: TimeSpan.FromMilliseconds(50));
+
+    /// <summary>bin/chaos: CHAOS_POSTS posts at most, a gap of 15 s, the first post stored within 5 s of the move.</summary>
+    [Fact]
+    [Trait("Category", "Chaos")]
+    public Task A_failover_under_load_loses_nothing_acknowledged_and_the_processes_resume_by_themselves() =>
+        FailOverUnderLoadAsync("(g) failover", posts: ChaosSettings.Posts, gap: TimeSpan.FromSeconds(15), after: TimeSpan.FromSeconds(10),
+            resumeBound: TimeSpan.FromSeconds(5));
+
+    private async Task FailOverUnderLoadAsync(string scenario, int posts, TimeSpan gap, TimeSpan after, TimeSpan resumeBound, TimeSpan pause = default)
+    {
+        var setup = Stopwatch.StartNew();
+        var (stack, standby) = await EndpointStack.StartAsync(moto, standby: true);
+        TestContext.Current.TestOutputHelper?.WriteLine($"set up in {setup.Elapsed.TotalSeconds:0.0} s");
+        await using var _ = stack;
+        var load = new ActivityLoad([stack.ApiUrl], $"g-failover-{Guid.NewGuid():N}"[..20], posts, concurrency: 4, authors: stack.AccessTokens, pause: pause);
+        using var stop = new CancellationTokenSource();
+        using var stopWatching = new CancellationTokenSource();
+        var posting = load.RunAsync(stop.Token);
+        var signingUp = stack.SendSignUpsAsync(TimeSpan.FromMilliseconds(250), stop.Token);
+        await Eventually.ReachesAsync(() => load.Accepted.Count, accepted => accepted >= 50, $"50 posts accepted before the failover ({string.Join("; ", load.Unexpected.Take(3))})");
+
+        stack.Endpoint.Silence(); // the primary's host is gone: its packets are dropped, nobody hears a reset
+        var watching = stack.WatchHealthAsync(stopWatching.Token); // from the first moment of the gap
+        var clock = Stopwatch.StartNew();
+        await stack.Primary.KillAsync();
+        await Task.Delay(gap);
+        await standby!.PromoteAsync();
+        stack.Endpoint.MoveTo(standby.Host, standby.Port);
+        var moved = clock.Elapsed;
+        await stack.FailOverTo(standby);
+        var postsResumed = stack.NextStoredAsync("activities", $"starts_with(message, '{load.Tag} #')", TimeSpan.FromSeconds(60));
+        var signUpsResumed = stack.NextStoredAsync("users", "starts_with(handle, 'chaos_net_')", TimeSpan.FromSeconds(60));
+        var (postResume, signUpResume) = (await postsResumed, await signUpsResumed);
+
+        await Eventually.ReachesAsync(async () => (await EndpointStack.HealthAsync(new Uri(stack.ApiUrl, "/readyz"))).Status, status => status == 200, "the Api's /readyz after the failover");
+        await Eventually.ReachesAsync(async () => (await EndpointStack.HealthAsync(stack.WorkerHealthUrl)).Status, status => status == 200, "the Worker's health after the failover");
+        var recovered = clock.Elapsed;
+        await stopWatching.CancelAsync();
+        var health = await watching;
+        await Task.Delay(after);
+        await stop.CancelAsync();
+        await posting;
+        await signingUp;
+
+        TestContext.Current.TestOutputHelper?.WriteLine($"load stopped at {setup.Elapsed.TotalSeconds:0.0} s");
+        var counts = await ChaosCounts.SettleAsync(stack.Direct, load, scenario, TimeSpan.FromSeconds(120));
+        var users = await stack.SignUpsSettledAsync();
+        TestContext.Current.TestOutputHelper?.WriteLine($"settled at {setup.Elapsed.TotalSeconds:0.0} s");
+        var apiLog = EndpointStack.OutageLines(stack.Api);
+        var workerLog = EndpointStack.OutageLines(stack.Worker);
+        var gapHealth = health.Where(h => h.At < moved.TotalSeconds).ToList();
+        (counts with
+        {
+            Notes = $"gap {moved.TotalSeconds:0.0} s (kill -9 to the endpoint moved); first post stored {postResume.TotalSeconds:0.0} s and first sign-up " +
+                $"{signUpResume.TotalSeconds:0.0} s after the move; both health checks 200 again {(recovered - moved).TotalSeconds:0.0} s after it; " +
+                $"503s {load.Unavailable} (without Retry-After {load.MissingRetryAfter}), other 5xx {load.ServerErrors}, no answer {load.Unanswered}, slowest answer {load.Slowest.TotalSeconds:0.0} s; " +
+                $"sign-ups {stack.SignUpsAcknowledged} acknowledged by SQS, {users.Users} users ({users.Distinct} distinct); " +
+                $"health in the gap: {string.Join(", ", gapHealth.GroupBy(h => (h.Process, h.Status)).Select(g => $"{g.Key.Process} {g.Key.Status} x{g.Count()}"))}; " +
+                $"Api log: {apiLog.Lines} outage lines, first \"{apiLog.First}\"; Worker log: {workerLog.Lines}, first \"{workerLog.First}\"",
+        }).Report();
+
+        await PostgresRestartTests.WriteLostJobsAsync(stack.Direct, load);
+        Assert.Empty(load.Unexpected);
+        Assert.Equal(0, load.ServerErrors);
+        Assert.Equal(0, load.MissingRetryAfter);
+        Assert.Equal(0, counts.Lost);
+        Assert.Equal(0, counts.Duplicates);
+        Assert.Equal(counts.Acknowledged, counts.Stored);
+        Assert.Equal(stack.SignUpsAcknowledged, users.Users);
+        Assert.Equal(users.Users, users.Distinct);
+        Assert.True(postResume < resumeBound, $"the first post was stored {postResume} after the endpoint moved (bound {resumeBound.TotalSeconds} s)");
+        Assert.Contains(gapHealth, h => h is { Process: "Api /readyz", Status: 503 } && h.Reason.Contains("Postgres unreachable", StringComparison.Ordinal));
+        Assert.Contains(gapHealth, h => h is { Process: "Worker /healthz", Status: 503 } && h.Reason.Contains("Postgres unreachable", StringComparison.Ordinal));
+        Assert.False(stack.Api.HasExited, "the Api exited");
+        Assert.False(stack.Worker.HasExited, "the Worker exited");
+        Assert.True(apiLog.Lines > 0 && workerLog.Lines > 0, "a process did not log the outage");
+        Assert.Equal((0, 0), (apiLog.Leaks, workerLog.Leaks));
+    }
+}
