@@ -73,8 +73,8 @@ public sealed class TestDatabase : IAsyncDisposable
     private static ResiliencePipelineProvider<string> Pipelines { get; } = new ServiceCollection().AddLogging().AddDatabaseResilience()
         .BuildServiceProvider().GetRequiredService<ResiliencePipelineProvider<string>>();
 
-    /// <summary>A database that exists already (on a standby promoted in its server's place, say).</summary>
-    public static TestDatabase Open(string url) => new(url);
+    /// <summary>A database that exists already (on a standby promoted in its server's place, say), seen through <paramref name="url"/> alone.</summary>
+    public static TestDatabase Open(string url) => new(url, roles: false);
 
     /// <summary>A new database, migrated (and seeded) unless asked otherwise.</summary>
     public static async Task<TestDatabase> CreateAsync(PostgresServer server, bool migrate = true, bool seed = false)
