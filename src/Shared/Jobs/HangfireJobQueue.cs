@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Reflection;
+using Cruddur.HangfireOverrides;
 using Hangfire.Common;
 using Hangfire.Server;
 
@@ -9,7 +10,7 @@ namespace Cruddur.Shared.Jobs;
 /// <see cref="IJobQueue"/> on Hangfire: stores a call to <see cref="IFunctionDispatcher"/> naming the
 /// contract's function, on the contract's queue.
 /// </summary>
-internal sealed class HangfireJobQueue(LeanPostgreSqlStorage storage) : IJobQueue
+internal sealed class HangfireJobQueue(BatchingPostgreSqlStorage storage) : IJobQueue
 {
     private static readonly MethodInfo Dispatch = typeof(IFunctionDispatcher).GetMethod(
         nameof(IFunctionDispatcher.DispatchAsync), [typeof(string), typeof(string), typeof(string), typeof(PerformContext), typeof(CancellationToken)])!;

@@ -1,3 +1,4 @@
+using Cruddur.HangfireOverrides;
 using Cruddur.Shared.Configuration;
 using Cruddur.Shared.Jobs;
 using Cruddur.Worker.Hosting.Middleware;
@@ -55,7 +56,11 @@ public static class FunctionHostExtensions
         services.AddSingleton(_ => new FunctionPipeline(host.Middleware));
         services.AddScoped<IFunctionDispatcher, FunctionDispatcher>();
 
-        services.AddCruddurJobStorage(configuration, options.DatabaseOutageWait, runsJobs: true);
+        // Hangfire's own writes go through the asynchronous-commit pool, and its server changes a job's state in one
+        // transaction (src/HangfireOverrides).
+        services.AddHangfireBookkeepingPool(configuration, options.PoolSize);
+        services.AddCruddurJobStorage(configuration, options.DatabaseOutageWait, HangfireBookkeepingPool.Resolve);
+        services.AddOneTransactionStateChanges();
 
         // Hosted services start in this order: the schema before the timers, both before any job is fetched.
         services.AddHostedService<DatabaseStartup>();

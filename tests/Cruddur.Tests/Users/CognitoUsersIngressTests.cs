@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Cruddur.Api.Users;
+using Cruddur.HangfireOverrides;
 using Cruddur.Shared.Data;
 using Cruddur.Shared.Jobs;
 using Cruddur.Shared.Users;
@@ -243,7 +244,7 @@ public sealed class CognitoUsersIngressTests(PostgresServer server, MotoServer m
         public int Count => _count;
 
         public void Decorate(IServiceCollection services) =>
-            services.AddSingleton<IJobQueue>(provider => new Counting(this, new HangfireJobQueue(provider.GetRequiredService<LeanPostgreSqlStorage>())));
+            services.AddSingleton<IJobQueue>(provider => new Counting(this, new HangfireJobQueue(provider.GetRequiredService<BatchingPostgreSqlStorage>())));
 
         private sealed class Counting(CountingJobQueue owner, IJobQueue inner) : IJobQueue
         {
