@@ -30,7 +30,7 @@ public static class ActivitiesApi
                 Required = true,
                 Content = new Dictionary<string, OpenApiMediaType>
                 {
-                    ["application/json"] = new() { Schema = await context.GetOrCreateSchemaAsync(typeof(ActivityPost), null, cancellationToken) },
+                    ["application/json"] = new() { Schema = await context.GetOrCreateSchemaAsync(typeof(PostActivityRequest), null, cancellationToken) },
                 },
             })
             .Produces<AcceptedActivity>(StatusCodes.Status202Accepted)
@@ -68,7 +68,7 @@ public static class ActivitiesApi
     /// 409 while their sign-up is not stored yet, 403 if the body's <c>user_handle</c> names someone else.
     /// </summary>
     public static async Task<Results<Accepted<AcceptedActivity>, UnprocessableEntity<RejectedActivity>, ProblemHttpResult>> PostAsync(
-        PostedActivity body, HttpRequest request, UserDirectory users, ActivityBatcher batcher, TimeProvider clock, CancellationToken cancellationToken)
+        PostActivityBody body, HttpRequest request, UserDirectory users, ActivityBatcher batcher, TimeProvider clock, CancellationToken cancellationToken)
     {
         if (body.Post is not { } post)
         {

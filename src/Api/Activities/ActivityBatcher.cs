@@ -15,20 +15,20 @@ namespace Cruddur.Api.Activities;
 public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options, ILogger<ActivityBatcher> logger) : BackgroundService
 {
     private readonly object _gate = new();
-    private readonly List<Pending> _queued = [];
+    private readonly List<QueuedPost> _queued = [];
     private bool _stopping;
 
-    /// <summary>Queues <paramref name="activity"/> for the next batch; completes with the batch job's id once it is committed.</summary>
-    public Task<string> EnqueueAsync(CreateActivityJob activity, CancellationToken cancellationToken)
+    /// <summary>Queues <paramref name="post"/> for the next batch; completes with the batch job's id once it is committed.</summary>
+    public Task<string> EnqueueAsync(CreateActivityJob post, CancellationToken cancellationToken)
     {
-        var pending = new Pending(activity, Stopwatch.GetTimestamp(), Activity.Current);
+        var queued = new QueuedPost(post, Stopwatch.GetTimestamp(), Activity.Current);
         lock (_gate)
         {
             if (_stopping)
             {
                 throw new InvalidOperationException("The Api is stopping; the post was not accepted.");
             }
-            _queued.Add(pending);
+            _queued.Add(queued);
             // Wakes the committer for a first post, and for a full batch, which goes at once.
             if (_queued.Count == 1 || _queued.Count == options.MaxSize)
             {
@@ -36,7 +36,7 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
             }
         }
         // A caller that gives up stops waiting; its post may still be committed with the batch (at most a stored activity nobody saw a 202 for).
-        return pending.Committed.Task.WaitAsync(cancellationToken);
+        return queued.Committed.Task.WaitAsync(cancellationToken);
     }
 
     // The committer runs on a thread of its own and waits with Monitor.Wait, which keeps to the millisecond. Task.Delay and
@@ -61,7 +61,7 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
         var interval = Stopwatch.Frequency * options.MinInterval.Ticks / TimeSpan.TicksPerSecond;
         var lastStart = long.MinValue / 2;
         var free = Stopwatch.GetTimestamp();
-        var batch = new List<Pending>(options.MaxSize);
+        var batch = new List<QueuedPost>(options.MaxSize);
         while (true)
         {
             lock (_gate)
@@ -105,7 +105,7 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
         }
     }
 
-    private void Commit(List<Pending> batch)
+    private void Commit(List<QueuedPost> batch)
     {
         // The job continues the trace of the batch's first request (the job parameter records it), so a post
         // on a quiet system is one trace from its HTTP request to its insert.
@@ -114,18 +114,18 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
         try
         {
             // HangfireJobQueue writes synchronously, like Hangfire's client: the task is complete when it returns.
-            var jobId = jobs.EnqueueBatchAsync(batch.ConvertAll(p => p.Activity), CancellationToken.None).GetAwaiter().GetResult();
-            foreach (var pending in batch)
+            var jobId = jobs.EnqueueBatchAsync(batch.ConvertAll(p => p.Post), CancellationToken.None).GetAwaiter().GetResult();
+            foreach (var post in batch)
             {
-                pending.Committed.TrySetResult(jobId);
+                post.Committed.TrySetResult(jobId);
             }
         }
         catch (Exception e)
         {
             logger.LogWarning("A batch of {Count} posts was not committed: {Error}", batch.Count, e.Message);
-            foreach (var pending in batch)
+            foreach (var post in batch)
             {
-                pending.Committed.TrySetException(e);
+                post.Committed.TrySetException(e);
             }
         }
         finally
@@ -134,7 +134,8 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
         }
     }
 
-    private sealed record Pending(CreateActivityJob Activity, long QueuedAt, Activity? Trace)
+    // A post waiting for its batch's commit, with the trace of the request that made it (System.Diagnostics.Activity).
+    private sealed record QueuedPost(CreateActivityJob Post, long QueuedAt, Activity? Trace)
     {
         public TaskCompletionSource<string> Committed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }

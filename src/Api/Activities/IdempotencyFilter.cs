@@ -67,8 +67,8 @@ public sealed class IdempotencyFilter(
         }
 
         // The body was read once, when the request was bound; a 400 or 413 for it is the handler's answer.
-        var bodyIndex = Enumerable.Range(0, context.Arguments.Count).First(i => context.Arguments[i] is PostedActivity);
-        var body = (PostedActivity)context.Arguments[bodyIndex]!;
+        var bodyIndex = Enumerable.Range(0, context.Arguments.Count).First(i => context.Arguments[i] is PostActivityBody);
+        var body = (PostActivityBody)context.Arguments[bodyIndex]!;
         if (body.Post is not { } post)
         {
             return await next(context);

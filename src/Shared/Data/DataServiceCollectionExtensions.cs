@@ -25,7 +25,7 @@ public static class DataServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddCruddurData(this IServiceCollection services, IConfiguration configuration, int? maxPoolSize = null, RetryBounds? writeBounds = null)
     {
-        var settings = services.AddSettings<DatabaseSettings>(configuration);
+        var settings = services.AddSettings<DatabaseOptions>(configuration);
         services.AddSingleton(provider => BuildDataSource(MainConnection(configuration, maxPoolSize), provider));
         services.AddKeyedSingleton(ReadsKey, (provider, _) =>
         {
@@ -69,7 +69,7 @@ public static class DataServiceCollectionExtensions
     public static NpgsqlConnectionStringBuilder MainConnection(IConfiguration configuration, int? maxPoolSize = null)
     {
         var connection = new NpgsqlConnectionStringBuilder(ConnectionStringFrom(configuration));
-        var poolSize = Settings.Read<DatabaseSettings>(configuration).PoolSize ?? maxPoolSize;
+        var poolSize = Settings.Read<DatabaseOptions>(configuration).PoolSize ?? maxPoolSize;
         if (poolSize is > 0)
         {
             connection.MaxPoolSize = poolSize.Value;

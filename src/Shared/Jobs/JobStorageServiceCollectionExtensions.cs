@@ -32,7 +32,7 @@ public static class JobStorageServiceCollectionExtensions
         this IServiceCollection services, IConfiguration configuration, TimeSpan waitForDatabase = default,
         Func<IServiceProvider, NpgsqlDataSource>? dataSource = null)
     {
-        var settings = services.AddSettings<JobStorageSettings>(configuration);
+        var settings = services.AddSettings<JobStorageOptions>(configuration);
         var options = StorageOptions(settings);
         if (waitForDatabase > TimeSpan.Zero)
         {
@@ -75,13 +75,13 @@ public static class JobStorageServiceCollectionExtensions
     public const string JobRetentionKey = "JOB_RETENTION";
 
     /// <summary>The storage options of <paramref name="configuration"/>'s settings.</summary>
-    public static PostgreSqlStorageOptions StorageOptions(IConfiguration configuration) => StorageOptions(Settings.Read<JobStorageSettings>(configuration));
+    public static PostgreSqlStorageOptions StorageOptions(IConfiguration configuration) => StorageOptions(Settings.Read<JobStorageOptions>(configuration));
 
     /// <summary>
     /// The storage options, measured rather than guessed (docs/architecture.md, "Measured facts"): the schema is installed by
     /// the migrator under its advisory lock, not by every process that starts.
     /// </summary>
-    public static PostgreSqlStorageOptions StorageOptions(JobStorageSettings settings)
+    public static PostgreSqlStorageOptions StorageOptions(JobStorageOptions settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
         return new()

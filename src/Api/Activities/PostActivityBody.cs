@@ -10,15 +10,15 @@ namespace Cruddur.Api.Activities;
 /// <param name="Post">The post, when the body is a JSON object of the right shape.</param>
 /// <param name="Problem">Otherwise the answer: 400 (content type, malformed JSON, a field of the wrong type) or 413.</param>
 /// <param name="Uuid">The activity's uuid when chosen before the handler (an Idempotency-Key's), else null.</param>
-public sealed record PostedActivity(ActivityPost? Post, ProblemHttpResult? Problem, Guid? Uuid = null)
+public sealed record PostActivityBody(PostActivityRequest? Post, ProblemHttpResult? Problem, Guid? Uuid = null)
 {
     /// <summary>A post is a few hundred bytes; anything near this is not a post.</summary>
     public const int MaxBodyBytes = 16 * 1024;
 
-    public static async ValueTask<PostedActivity?> BindAsync(HttpContext http)
+    public static async ValueTask<PostActivityBody?> BindAsync(HttpContext http)
     {
         ArgumentNullException.ThrowIfNull(http);
-        var (post, problem) = await RequestBody.ReadJsonAsync<ActivityPost>(http.Request, MaxBodyBytes, http.RequestAborted);
-        return new PostedActivity(post, problem);
+        var (post, problem) = await RequestBody.ReadJsonAsync<PostActivityRequest>(http.Request, MaxBodyBytes, http.RequestAborted);
+        return new PostActivityBody(post, problem);
     }
 }
