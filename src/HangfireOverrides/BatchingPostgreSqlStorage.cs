@@ -89,24 +89,48 @@ public sealed partial class BatchingPostgreSqlStorage(IConnectionFactory connect
     /// </summary>
     public string CreateEnqueuedJob(Job job, string queue)
     {
-        ArgumentNullException.ThrowIfNull(job);
-        var (invocation, arguments) = Serialize(job);
-        var state = new EnqueuedState(queue);
-        var createdAt = DateTime.UtcNow;
         long id;
         using (var connection = OpenConnection())
-        using (var insert = new NpgsqlCommand(_insertEnqueuedJob, connection))
+        using (var insert = InsertEnqueuedJob(connection, job, queue))
         {
-            insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = invocation });
-            insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = arguments });
-            insert.Parameters.Add(new NpgsqlParameter<DateTime> { TypedValue = createdAt });
-            insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = SerializationHelper.Serialize(state.SerializeData()) });
-            insert.Parameters.Add(new NpgsqlParameter<string> { TypedValue = state.Name });
-            insert.Parameters.Add(new NpgsqlParameter<string> { TypedValue = queue });
             id = (long)insert.ExecuteScalar()!;
         }
         QueueEvents.Set(queue);
         return id.ToString(CultureInfo.InvariantCulture);
+    }
+
+    /// <summary><see cref="CreateEnqueuedJob"/> for an asynchronous caller.</summary>
+    public async Task<string> CreateEnqueuedJobAsync(Job job, string queue, CancellationToken cancellationToken)
+    {
+        long id;
+        var connection = _connections.GetOrCreateConnection();
+        await using (connection)
+        {
+            if (connection.State != System.Data.ConnectionState.Open)
+            {
+                await connection.OpenAsync(cancellationToken);
+            }
+            await using var insert = InsertEnqueuedJob(connection, job, queue);
+            // Not cancelled once sent: the caller learns whether the job is committed.
+            id = (long)(await insert.ExecuteScalarAsync(CancellationToken.None))!;
+        }
+        QueueEvents.Set(queue);
+        return id.ToString(CultureInfo.InvariantCulture);
+    }
+
+    private NpgsqlCommand InsertEnqueuedJob(NpgsqlConnection connection, Job job, string queue)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        var (invocation, arguments) = Serialize(job);
+        var state = new EnqueuedState(queue);
+        var insert = new NpgsqlCommand(_insertEnqueuedJob, connection);
+        insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = invocation });
+        insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = arguments });
+        insert.Parameters.Add(new NpgsqlParameter<DateTime> { TypedValue = DateTime.UtcNow });
+        insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = SerializationHelper.Serialize(state.SerializeData()) });
+        insert.Parameters.Add(new NpgsqlParameter<string> { TypedValue = state.Name });
+        insert.Parameters.Add(new NpgsqlParameter<string> { TypedValue = queue });
+        return insert;
     }
 
     // The factory hands an open connection when it waits out outages (the Worker's), a closed one otherwise (the Api's).

@@ -113,8 +113,8 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
         Activity.Current = batch[0].Trace;
         try
         {
-            // HangfireJobQueue writes synchronously, like Hangfire's client: the task is complete when it returns.
-            var jobId = jobs.EnqueueBatchAsync(batch.ConvertAll(p => p.Post), CancellationToken.None).GetAwaiter().GetResult();
+            // This thread is the committer's own: it waits for the commit, as it waits for the clock.
+            var jobId = jobs.EnqueueBatch(batch.ConvertAll(p => p.Post));
             foreach (var post in batch)
             {
                 post.Committed.TrySetResult(jobId);

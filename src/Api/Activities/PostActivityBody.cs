@@ -3,14 +3,12 @@ using Microsoft.AspNetCore.Http.HttpResults;
 namespace Cruddur.Api.Activities;
 
 /// <summary>
-/// The body of <c>POST /api/activities</c>, read and parsed once, when the request is bound (after authorization,
-/// before any endpoint filter): the <see cref="IdempotencyFilter"/> and the handler see the same post. Either
-/// <see cref="Post"/> or the <see cref="Problem"/> (400, 413) that answers the request is set.
+/// The body of <c>POST /api/activities</c>, read and parsed once, from Kestrel's own buffer, when the request is bound
+/// (after authorization). Either <see cref="Request"/> or the <see cref="Problem"/> (400, 413) that answers the request is set.
 /// </summary>
-/// <param name="Post">The post, when the body is a JSON object of the right shape.</param>
+/// <param name="Request">The post, when the body is a JSON object of the right shape.</param>
 /// <param name="Problem">Otherwise the answer: 400 (content type, malformed JSON, a field of the wrong type) or 413.</param>
-/// <param name="Uuid">The activity's uuid when chosen before the handler (an Idempotency-Key's), else null.</param>
-public sealed record PostActivityBody(PostActivityRequest? Post, ProblemHttpResult? Problem, Guid? Uuid = null)
+public sealed record PostActivityBody(PostActivityRequest? Request, ProblemHttpResult? Problem)
 {
     /// <summary>A post is a few hundred bytes; anything near this is not a post.</summary>
     public const int MaxBodyBytes = 16 * 1024;
@@ -18,7 +16,7 @@ public sealed record PostActivityBody(PostActivityRequest? Post, ProblemHttpResu
     public static async ValueTask<PostActivityBody?> BindAsync(HttpContext http)
     {
         ArgumentNullException.ThrowIfNull(http);
-        var (post, problem) = await RequestBody.ReadJsonAsync<PostActivityRequest>(http.Request, MaxBodyBytes, http.RequestAborted);
-        return new PostActivityBody(post, problem);
+        var (request, problem) = await RequestBody.ReadJsonAsync<PostActivityRequest>(http.Request, MaxBodyBytes, http.RequestAborted);
+        return new PostActivityBody(request, problem);
     }
 }

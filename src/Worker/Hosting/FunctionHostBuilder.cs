@@ -26,7 +26,10 @@ public sealed class FunctionHostBuilder
 
     internal IReadOnlyList<Type> Middleware => _middleware;
 
-    /// <summary>Runs <typeparamref name="T"/> around every invocation, after the ones added before it.</summary>
+    /// <summary>
+    /// Runs <typeparamref name="T"/> around every invocation, after the ones added before it. It is created once, from the
+    /// root container: an invocation's scoped services are in <see cref="FunctionContext.InstanceServices"/>.
+    /// </summary>
     public FunctionHostBuilder UseMiddleware<T>()
         where T : class, IFunctionMiddleware
     {
@@ -53,7 +56,7 @@ public static class FunctionHostExtensions
 
         HangfireGlobals.Configure(configuration, () => new RetryTransientFailuresFilter(options.RetryAttempts));
         services.AddSingleton(catalog);
-        services.AddSingleton(_ => new FunctionPipeline(host.Middleware));
+        services.AddSingleton(provider => new FunctionPipeline(host.Middleware, provider));
         services.AddScoped<IFunctionDispatcher, FunctionDispatcher>();
 
         // Hangfire's own writes go through the asynchronous-commit pool, and its server changes a job's state in one

@@ -134,7 +134,7 @@ public sealed class ActivityLoad(IReadOnlyList<Uri> apis, string tag, int posts,
         {
             Content = new StringContent(body, Encoding.UTF8, "application/json"),
         };
-        request.Headers.Add(IdempotencyFilter.HeaderName, $"{tag}-{post}");
+        request.Headers.Add(IdempotencyKeys.HeaderName, $"{tag}-{post}");
         return http.SendAsync(request);
     }
 

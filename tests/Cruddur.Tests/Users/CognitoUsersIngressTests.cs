@@ -259,6 +259,12 @@ public sealed class CognitoUsersIngressTests(PostgresServer server, MotoServer m
                 Interlocked.Increment(ref owner._count);
                 return inner.EnqueueBatchAsync(jobs, cancellationToken);
             }
+
+            public string EnqueueBatch<T>(IReadOnlyCollection<T> jobs) where T : notnull
+            {
+                Interlocked.Increment(ref owner._count);
+                return inner.EnqueueBatch(jobs);
+            }
         }
     }
 }
