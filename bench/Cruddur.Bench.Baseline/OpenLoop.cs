@@ -16,6 +16,12 @@ internal static class OpenLoop
 {
     public const string Usage = "rate <get|post> <url> <requests-per-second> <seconds> [warm-up-seconds]";
 
+    /// <summary>
+    /// <c>BENCH_BEARER</c>: a Cognito access token every POST carries, posting as its user (no <c>user_handle</c>);
+    /// unset, posts name one of the bench users by handle, without a token.
+    /// </summary>
+    private static readonly string? Bearer = Environment.GetEnvironmentVariable("BENCH_BEARER") is { Length: > 0 } token ? token : null;
+
     public static async Task<int> RunAsync(string[] args)
     {
         if (args.Length is < 4 or > 5 || args[0] is not ("get" or "post")
@@ -105,10 +111,16 @@ internal static class OpenLoop
         {
             if (post)
             {
-                // The body of bench/wrk/post.lua: a valid post for one of the bench users.
-                var body = $$"""{"user_handle":"bench{{Random.Shared.Next(1, 1001)}}","message":"a benchmark post","ttl":"1-day"}""";
-                using var content = new StringContent(body, Encoding.UTF8, "application/json");
-                using var answer = await http.PostAsync(url, content);
+                // The body of bench/wrk/post.lua: a valid post for one of the bench users (or, signed in, the token's user).
+                var body = Bearer is null
+                    ? $$"""{"user_handle":"bench{{Random.Shared.Next(1, 1001)}}","message":"a benchmark post","ttl":"1-day"}"""
+                    : """{"message":"a signed-in benchmark post","ttl":"1-day"}""";
+                using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+                if (Bearer is not null)
+                {
+                    request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Bearer);
+                }
+                using var answer = await http.SendAsync(request);
                 await answer.Content.LoadIntoBufferAsync();
                 return answer.StatusCode is HttpStatusCode.Accepted or HttpStatusCode.Created;
             }

@@ -35,6 +35,8 @@ await using var worker2 = new AppProcess("worker-2", settings.WorkerDll, setting
 await using var apiProcess = new AppProcess("api", settings.ApiDll, settings, new Dictionary<string, string>(shared)
 {
     ["ASPNETCORE_URLS"] = api.ToString(),
+    ["ALLOW_ANONYMOUS_POSTS"] = "true", // the load posts by handle, without a Cognito pool
+    ["POST_RATE_LIMIT_PER_SECOND"] = "0", // and from one address, far past one poster's fair share
     ["COGNITO_USERS_QUEUE_URL"] = settings.UsersQueueUrl,
     ["COGNITO_USERS_DLQ_URL"] = settings.UsersDlqUrl,
 });

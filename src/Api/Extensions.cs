@@ -1,9 +1,11 @@
 using System.Text.Json;
 using Cruddur.Api.Activities;
 using Cruddur.Api.Authentication;
+using Cruddur.Api.CrossOrigin;
 using Cruddur.Api.Dashboard;
 using Cruddur.Api.Health;
 using Cruddur.Api.Jobs;
+using Cruddur.Api.RateLimiting;
 using Cruddur.Api.Users;
 using Cruddur.Shared.Configuration;
 using Cruddur.Shared.Data;
@@ -44,7 +46,10 @@ public static class Extensions
         var feedCache = services.AddSettings<FeedCacheOptions>(builder.Configuration);
         services.AddOutputCache(cache => cache.AddPolicy(FeedCachePolicy.Name, new FeedCachePolicy(feedCache.TimeToLive)));
         services.AddCognitoUsersIngress(builder.Configuration);
-        services.AddCognitoAuthentication(builder.Configuration);
+        services.AddCruddurDashboard();
+        services.AddFrontendCors(builder.Configuration);
+        services.AddCognitoAuthentication(builder.Configuration, builder.Environment);
+        services.AddPostRateLimit(builder.Configuration);
         services.AddCruddurTelemetry(builder.Configuration, "cruddur-api",
             tracing => tracing.AddAspNetCoreInstrumentation(),
             metrics => metrics.AddMeter("Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel"));
@@ -70,7 +75,11 @@ public static class Extensions
     {
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        // Before authentication: a preflight carries no token, and is answered here (only the /api endpoints have a policy).
+        app.UseCors();
         app.UseCognitoAuthentication();
+        // After authentication (a signed-in post takes from its user's bucket), before the endpoint reads the body.
+        app.UseRateLimiter();
         app.UseOutputCache();
         app.MapActivitiesApi();
         app.MapJobsApi();

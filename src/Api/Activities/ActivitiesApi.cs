@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text;
 using Cruddur.Api.Authentication;
+using Cruddur.Api.CrossOrigin;
+using Cruddur.Api.RateLimiting;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.OpenApi;
@@ -16,10 +18,11 @@ public static class ActivitiesApi
 
     public static RouteGroupBuilder MapActivitiesApi(this IEndpointRouteBuilder routes)
     {
-        var api = routes.MapGroup("/api/activities").WithTags("Activities");
+        var api = routes.MapGroup("/api/activities").WithTags("Activities").RequireCors(FrontendCors.PolicyName);
         // No Accepts<T>() here: it would answer a wrong content type 415 before the handler's 400 (the contract);
         // the request body is described for the OpenAPI document only. A 503 (Postgres unreachable) may answer any of them.
         var post = api.MapPost("/", PostAsync)
+            .RequireRateLimiting(PostRateLimit.PolicyName)
             .AddOpenApiOperationTransformer(async (operation, context, cancellationToken) => operation.RequestBody = new OpenApiRequestBody
             {
                 Required = true,
@@ -31,6 +34,7 @@ public static class ActivitiesApi
             .Produces<AcceptedActivity>(StatusCodes.Status202Accepted)
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .Produces<RejectedActivity>(StatusCodes.Status422UnprocessableEntity)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         if (routes.ServiceProvider.GetRequiredService<CognitoAuthenticationOptions>().Enabled)

@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using Cruddur.Shared.Activities;
 using Cruddur.Shared.Jobs;
 
@@ -18,8 +19,12 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
     private readonly List<QueuedPost> _queued = [];
     private bool _stopping;
 
-    /// <summary>Queues <paramref name="post"/> for the next batch; completes with the batch job's id once it is committed.</summary>
-    public Task<string> EnqueueAsync(CreateActivityJob post, CancellationToken cancellationToken)
+    /// <summary>
+    /// Queues <paramref name="post"/> for the next batch: <paramref name="committed"/> completes with the batch job's id
+    /// once it is committed. False, and nothing queued, when <see cref="ActivityBatchOptions.MaxPending"/> posts already
+    /// wait: past that the database is not keeping up, and the post is better refused (503) than held in memory.
+    /// </summary>
+    public bool TryEnqueue(CreateActivityJob post, CancellationToken cancellationToken, [NotNullWhen(true)] out Task<string>? committed)
     {
         var queued = new QueuedPost(post, Stopwatch.GetTimestamp(), Activity.Current);
         lock (_gate)
@@ -27,6 +32,11 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
             if (_stopping)
             {
                 throw new InvalidOperationException("The Api is stopping; the post was not accepted.");
+            }
+            if (_queued.Count >= options.MaxPending)
+            {
+                committed = null;
+                return false;
             }
             _queued.Add(queued);
             // Wakes the committer for a first post, and for a full batch, which goes at once.
@@ -36,7 +46,8 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
             }
         }
         // A caller that gives up stops waiting; its post may still be committed with the batch (at most a stored activity nobody saw a 202 for).
-        return queued.Committed.Task.WaitAsync(cancellationToken);
+        committed = queued.Committed.Task.WaitAsync(cancellationToken);
+        return true;
     }
 
     // The committer runs on a thread of its own and waits with Monitor.Wait, which keeps to the millisecond. Task.Delay and
@@ -159,4 +170,8 @@ public sealed record ActivityBatchOptions
     public double MinIntervalMilliseconds { get; init; } = 5;
 
     public TimeSpan MinInterval => TimeSpan.FromMilliseconds(MinIntervalMilliseconds);
+
+    /// <summary>Posts waiting for their commit, at most; past it a post is answered 503 with Retry-After.</summary>
+    [ConfigurationKeyName("ACTIVITY_BATCH_MAX_PENDING"), Display(Name = "ACTIVITY_BATCH_MAX_PENDING"), Range(1, 1_000_000)]
+    public int MaxPending { get; init; } = 10_000;
 }

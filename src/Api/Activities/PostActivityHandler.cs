@@ -24,6 +24,9 @@ public sealed class PostActivityHandler(
     /// <summary>How long a signed-in user whose sign-up is still queued is asked to wait (the ingest takes a second or two).</summary>
     public const int SignUpPendingRetryAfterSeconds = 2;
 
+    /// <summary>How long a post refused because the batcher is full is asked to wait (a commit takes milliseconds).</summary>
+    public const int BacklogRetryAfterSeconds = 1;
+
     public async Task<PostActivityOutcome> HandleAsync(PostActivityCommand command, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(command);
@@ -86,7 +89,13 @@ public sealed class PostActivityHandler(
         var uuid = key is null ? Guid.CreateVersion7(now) : IdempotencyKeys.DeterministicUuid(author!.Handle, key, generation);
         var job = new CreateActivityJob(uuid, author!.Handle, post.Message!, now, now + ActivityValidation.Ttls[post.Ttl!]) { UserUuid = author.Uuid };
         // Group commit: the post joins the next batch job; this returns once that job is committed.
-        var jobId = await batcher.EnqueueAsync(job, cancellationToken);
+        if (!batcher.TryEnqueue(job, cancellationToken, out var committed))
+        {
+            return new PostActivityOutcome.Refused(StatusCodes.Status503ServiceUnavailable, "Too many posts waiting",
+                "More posts are waiting for the database than the Api holds (ACTIVITY_BATCH_MAX_PENDING); nothing was queued. Retry in a moment.",
+                BacklogRetryAfterSeconds);
+        }
+        var jobId = await committed;
         var accepted = new PostActivityOutcome.Accepted(
             new AcceptedActivity(job.Uuid, author.Handle, author.DisplayName, job.Message, job.CreatedAt, job.ExpiresAt, jobId));
         return key is null ? accepted : await RecordAsync(author.Handle, key, new RecordedAnswer(
@@ -132,6 +141,6 @@ public abstract record PostActivityOutcome
     /// <summary>Not a valid post: every error found (422).</summary>
     public sealed record Invalid(RejectedActivity Rejection) : PostActivityOutcome;
 
-    /// <summary>Refused: 403 another's handle, 409 a sign-up not stored yet (with Retry-After), 422 a key reused.</summary>
+    /// <summary>Refused: 403 another's handle, 409 a sign-up not stored yet, 503 too many posts waiting (both with Retry-After), 422 a key reused.</summary>
     public sealed record Refused(int Status, string Title, string Detail, int? RetryAfterSeconds = null) : PostActivityOutcome;
 }

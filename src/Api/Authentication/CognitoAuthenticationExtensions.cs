@@ -11,12 +11,13 @@ public static class CognitoAuthenticationExtensions
     /// <summary>
     /// JWT bearer authentication of the Cognito pool's access tokens when <c>COGNITO_USER_POOL_ID</c> is set:
     /// issuer, RS256 signature against the pool's keys, lifetime, <c>token_use</c> = access, <c>client_id</c> in
-    /// <c>COGNITO_CLIENT_IDS</c>. Without a pool, a startup warning (or, with <c>REQUIRE_AUTH=true</c>, an error).
+    /// <c>COGNITO_CLIENT_IDS</c>. Without a pool, anonymous posts (<c>ALLOW_ANONYMOUS_POSTS=true</c>, or the
+    /// Development environment) with a startup warning; otherwise the Api does not start.
     /// </summary>
-    public static IServiceCollection AddCognitoAuthentication(this IServiceCollection services, IConfiguration configuration)
+    public static IServiceCollection AddCognitoAuthentication(this IServiceCollection services, IConfiguration configuration, IHostEnvironment environment)
     {
         var options = CognitoAuthenticationOptions.From(configuration);
-        options.Validate();
+        options.Validate(environment);
         services.AddSingleton(options);
         if (!options.Enabled)
         {
@@ -75,14 +76,15 @@ public static class CognitoAuthenticationExtensions
         return app;
     }
 
-    /// <summary>Says once, at startup, that anyone may post as any handle.</summary>
-    private sealed class DisabledWarning(ILogger<CognitoAuthenticationOptions> logger) : IHostedService
+    /// <summary>Says once, at startup, that anyone may post as any handle, and why that is allowed.</summary>
+    private sealed class DisabledWarning(CognitoAuthenticationOptions options, IHostEnvironment environment, ILogger<CognitoAuthenticationOptions> logger) : IHostedService
     {
         public Task StartAsync(CancellationToken cancellationToken)
         {
             logger.LogWarning(
-                "Posts are not authenticated: {UserPoolIdKey} is not set, so the body's user_handle decides who posts. Set it (and {ClientIdsKey}) in production, with {RequireAuthKey}=true",
-                CognitoAuthenticationOptions.UserPoolIdKey, CognitoAuthenticationOptions.ClientIdsKey, CognitoAuthenticationOptions.RequireAuthKey);
+                "Anonymous posting is on ({Reason}): {UserPoolIdKey} is not set, so the body's user_handle decides who posts. Set it (and {ClientIdsKey}) to require a Cognito access token",
+                options.AllowAnonymousPosts ? $"{CognitoAuthenticationOptions.AllowAnonymousPostsKey}=true" : $"the {environment.EnvironmentName} environment",
+                CognitoAuthenticationOptions.UserPoolIdKey, CognitoAuthenticationOptions.ClientIdsKey);
             return Task.CompletedTask;
         }
 

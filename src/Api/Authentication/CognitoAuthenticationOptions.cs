@@ -10,7 +10,7 @@ public sealed class CognitoAuthenticationOptions
 {
     public const string UserPoolIdKey = "COGNITO_USER_POOL_ID";
     public const string ClientIdsKey = "COGNITO_CLIENT_IDS";
-    public const string RequireAuthKey = "REQUIRE_AUTH";
+    public const string AllowAnonymousPostsKey = "ALLOW_ANONYMOUS_POSTS";
 
     /// <summary>The user pool whose access tokens are accepted; authentication is off when it is not set.</summary>
     public string? UserPoolId { get; init; }
@@ -23,8 +23,8 @@ public sealed class CognitoAuthenticationOptions
     /// <summary>An AWS emulator (moto_server) that serves the pool's keys, or null for AWS itself.</summary>
     public Uri? EndpointUrl { get; init; }
 
-    /// <summary>A missing pool is a startup error, not a warning (production).</summary>
-    public bool RequireAuth { get; init; }
+    /// <summary>Without a pool, the body's <c>user_handle</c> decides who posts: an operator's explicit choice outside Development.</summary>
+    public bool AllowAnonymousPosts { get; init; }
 
     public bool Enabled => UserPoolId is not null;
 
@@ -39,7 +39,7 @@ public sealed class CognitoAuthenticationOptions
     public static CognitoAuthenticationOptions From(IConfiguration configuration)
     {
         var endpoint = NullIfBlank(configuration["AWS_ENDPOINT_URL"]);
-        var requireAuth = NullIfBlank(configuration[RequireAuthKey]);
+        var allowAnonymous = NullIfBlank(configuration[AllowAnonymousPostsKey]);
         return new CognitoAuthenticationOptions
         {
             UserPoolId = NullIfBlank(configuration[UserPoolIdKey]),
@@ -50,23 +50,34 @@ public sealed class CognitoAuthenticationOptions
             EndpointUrl = endpoint is null ? null
                 : Uri.TryCreate(endpoint, UriKind.Absolute, out var uri) ? uri
                 : throw new InvalidOperationException($"AWS_ENDPOINT_URL must be an absolute URL (was '{endpoint}')."),
-            RequireAuth = requireAuth is null ? false
-                : bool.TryParse(requireAuth, out var required) ? required
-                : throw new InvalidOperationException($"{RequireAuthKey} must be true or false (was '{requireAuth}')."),
+            AllowAnonymousPosts = allowAnonymous is null ? false
+                : bool.TryParse(allowAnonymous, out var allowed) ? allowed
+                : throw new InvalidOperationException($"{AllowAnonymousPostsKey} must be true or false (was '{allowAnonymous}')."),
         };
     }
 
+    /// <summary>
+    /// Authentication fails closed: outside Development, an Api without a pool starts only when anonymous posting is
+    /// asked for by name. With a pool, posts need its access tokens, so asking for anonymous posts too is a contradiction.
+    /// </summary>
     /// <exception cref="InvalidOperationException">The settings cannot work together; the message names the variable.</exception>
-    public void Validate()
+    public void Validate(IHostEnvironment environment)
     {
+        ArgumentNullException.ThrowIfNull(environment);
         if (!Enabled)
         {
-            if (RequireAuth)
+            if (!AllowAnonymousPosts && !environment.IsDevelopment())
             {
                 throw new InvalidOperationException(
-                    $"{RequireAuthKey}=true but {UserPoolIdKey} is not set: set it to the Cognito user pool whose access tokens may post.");
+                    $"{UserPoolIdKey} is not set: set it (and {ClientIdsKey}) to the Cognito user pool whose access tokens may post. "
+                    + $"To let anyone post as any handle instead (the body's user_handle decides), set {AllowAnonymousPostsKey}=true.");
             }
             return;
+        }
+        if (AllowAnonymousPosts)
+        {
+            throw new InvalidOperationException(
+                $"{AllowAnonymousPostsKey}=true and {UserPoolIdKey} are both set: with a pool, posts need its access tokens. Unset one of them.");
         }
         if (ClientIds.Count == 0)
         {

@@ -7,6 +7,14 @@ namespace Cruddur.Api.Dashboard;
 public static class DashboardExtensions
 {
     /// <summary>
+    /// ASP.NET Core's antiforgery service. Hangfire's dashboard checks a POST's token (retry, delete) only when the
+    /// service is registered: without it, a hostile page could submit a form to those actions, and an operator's
+    /// browser would add the basic-auth credentials it has cached. With it, the dashboard's pages carry the token
+    /// (csrf-token meta tags) that its own script sends back, and any other POST is answered 403.
+    /// </summary>
+    public static IServiceCollection AddCruddurDashboard(this IServiceCollection services) => services.AddAntiforgery();
+
+    /// <summary>
     /// The Hangfire dashboard at <c>/hangfire</c>. Without credentials configured: local requests only
     /// (Hangfire's default). With <c>HANGFIRE_DASHBOARD_USER</c>/<c>_PASSWORD</c>: basic authentication from
     /// anywhere. <c>HANGFIRE_DASHBOARD_READONLY=true</c> hides retry and delete. The storage's connection

@@ -1,3 +1,4 @@
+using Cruddur.Api.CrossOrigin;
 using Hangfire;
 
 namespace Cruddur.Api.Jobs;
@@ -7,7 +8,7 @@ public static class JobsApi
 {
     public static RouteGroupBuilder MapJobsApi(this IEndpointRouteBuilder routes)
     {
-        var api = routes.MapGroup("/api/jobs").WithTags("Jobs");
+        var api = routes.MapGroup("/api/jobs").WithTags("Jobs").RequireCors(FrontendCors.PolicyName);
         api.MapGet("/{jobId}", Get)
             .Produces<JobStatus>(StatusCodes.Status200OK)
             .ProducesProblem(StatusCodes.Status404NotFound)
@@ -15,7 +16,11 @@ public static class JobsApi
         return api;
     }
 
-    /// <summary><c>{"state":"enqueued|processing|succeeded|failed","reason":...}</c> from Hangfire's storage, or 404.</summary>
+    /// <summary>
+    /// <c>{"state":"enqueued|processing|succeeded|failed","reason":...}</c> from Hangfire's storage, or 404. Anyone may
+    /// ask (ids are sequential, and a batch job holds many users' posts), so the reason is a fixed sentence per state:
+    /// a job's own error names handles and Cognito subs, and stays in the dashboard and the logs.
+    /// </summary>
     public static IResult Get(string jobId, JobStorage storage)
     {
         // Hangfire parses the id as a long: a longer number would throw (a 500) instead of being unknown.
@@ -33,17 +38,19 @@ public static class JobsApi
         {
             "Succeeded" => new JobStatus("succeeded", null),
             "Processing" => new JobStatus("processing", null),
-            // A failed job's reason is its error (our functions make it readable); a deleted one was given up by an operator.
-            "Failed" => new JobStatus("failed", ExceptionMessage(state.Data) ?? state.Reason),
-            "Deleted" => new JobStatus("failed", $"deleted: {state.Reason}"),
+            "Failed" => new JobStatus("failed", FailedReason),
+            "Deleted" => new JobStatus("failed", DeletedReason),
             "Enqueued" => new JobStatus("enqueued", null),
-            // Waiting for a retry (Scheduled) or a parent (Awaiting): still to run, the last error as its reason.
-            _ => new JobStatus("enqueued", state.Reason),
+            // Waiting for a retry (Scheduled) or a parent (Awaiting): still to run.
+            _ => new JobStatus("enqueued", RetryReason),
         });
     }
 
-    private static string? ExceptionMessage(IDictionary<string, string> data) =>
-        data.TryGetValue("ExceptionMessage", out var message) ? message : null;
+    public const string FailedReason = "The job failed; its error is in the jobs dashboard and the logs.";
+
+    public const string DeletedReason = "An operator deleted the job; it will not run.";
+
+    public const string RetryReason = "The job will run again after a transient error.";
 
     private static Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult NotFound(string jobId) =>
         TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "No such job", detail: $"There is no job {jobId}.");

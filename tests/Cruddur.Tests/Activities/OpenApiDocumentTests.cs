@@ -20,7 +20,7 @@ public sealed class OpenApiDocumentTests(PostgresServer server)
 
         var paths = JsonDocument.Parse(await http.GetStringAsync(new Uri("/openapi/v1.json", UriKind.Relative))).RootElement.GetProperty("paths");
 
-        Assert.Equal(["202", "400", "401", "403", "409", "413", "422", "503"], Statuses(paths, "/api/activities", "post"));
+        Assert.Equal(["202", "400", "401", "403", "409", "413", "422", "429", "503"], Statuses(paths, "/api/activities", "post"));
         var body = paths.GetProperty("/api/activities").GetProperty("post").GetProperty("requestBody").GetProperty("content").GetProperty("application/json");
         Assert.True(body.TryGetProperty("schema", out _), "the POST's request body has a schema");
         Assert.Equal(["200", "400", "503"], Statuses(paths, "/api/activities/home", "get"));

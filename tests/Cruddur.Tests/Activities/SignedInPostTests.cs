@@ -161,21 +161,61 @@ public sealed class SignedInPostTests(PostgresServer server, MotoServer moto) : 
     }
 
     [Fact]
-    public async Task Without_a_pool_the_Api_warns_at_startup_and_REQUIRE_AUTH_makes_it_an_error_naming_the_setting()
+    public async Task Without_a_pool_an_Api_outside_Development_refuses_to_start_naming_COGNITO_USER_POOL_ID()
     {
-        await using (var open = new ApiFactory(_db.Url))
+        // As an operator starts it: its own process, the Production environment (no ASPNETCORE_ENVIRONMENT).
+        await using var api = ServiceProcess.Start(Repository.ApiDll,
+            new Dictionary<string, string?> { ["CONNECTION_URL"] = _db.Url }, "--urls", $"http://127.0.0.1:{PortAllocator.Free()}");
+
+        var exitCode = await api.WaitForExitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.True(exitCode != 0, api.Output);
+        Assert.Contains($"{CognitoAuthenticationOptions.UserPoolIdKey} is not set", api.Output, StringComparison.Ordinal);
+        Assert.Contains($"{CognitoAuthenticationOptions.AllowAnonymousPostsKey}=true", api.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task With_ALLOW_ANONYMOUS_POSTS_an_Api_without_a_pool_starts_says_so_and_takes_a_post_by_handle()
+    {
+        var port = PortAllocator.Free();
+        await using var api = await ServiceProcess.StartApiAsync(_db.Url, port, new Dictionary<string, string?>
         {
-            _ = open.Server;
-            Assert.Contains(open.Logs.Lines, l => l.Level == Microsoft.Extensions.Logging.LogLevel.Warning
-                && l.Message.Contains("Posts are not authenticated", StringComparison.Ordinal));
-        }
+            [CognitoAuthenticationOptions.AllowAnonymousPostsKey] = "true",
+        });
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
 
-        await using var required = new ApiFactory(_db.Url, new Dictionary<string, string?> { [CognitoAuthenticationOptions.RequireAuthKey] = "true" });
-        var error = Assert.Throws<InvalidOperationException>(() => required.Server);
-        Assert.Contains(CognitoAuthenticationOptions.UserPoolIdKey, error.Message, StringComparison.Ordinal);
+        var response = await PostAsync(http, """{"user_handle":"bob","message":"Anyone may","ttl":"1-day"}""", accessToken: null);
 
-        await using var noClients = new ApiFactory(_db.Url, new Dictionary<string, string?> { [CognitoAuthenticationOptions.UserPoolIdKey] = _pool.PoolId });
-        Assert.Contains(CognitoAuthenticationOptions.ClientIdsKey, Assert.Throws<InvalidOperationException>(() => noClients.Server).Message, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        Assert.Contains("Anonymous posting is on (ALLOW_ANONYMOUS_POSTS=true)", api.Output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(null, "maybe", CognitoAuthenticationOptions.AllowAnonymousPostsKey)]
+    [InlineData("pool", "true", CognitoAuthenticationOptions.AllowAnonymousPostsKey)]
+    [InlineData("pool", null, CognitoAuthenticationOptions.ClientIdsKey)]
+    public async Task Settings_that_cannot_work_together_stop_the_Api_naming_the_setting(string? pool, string? allowAnonymous, string named)
+    {
+        await using var api = new ApiFactory(_db.Url, new Dictionary<string, string?>(moto.Environment)
+        {
+            [CognitoAuthenticationOptions.UserPoolIdKey] = pool is null ? null : _pool.PoolId,
+            [CognitoAuthenticationOptions.AllowAnonymousPostsKey] = allowAnonymous,
+        });
+
+        var error = Assert.Throws<InvalidOperationException>(() => api.Server);
+
+        Assert.Contains(named, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task In_Development_an_Api_without_a_pool_posts_anonymously_with_a_warning()
+    {
+        // WebApplicationFactory runs the Api in Development; neither setting is given.
+        await using var api = new ApiFactory(_db.Url, new Dictionary<string, string?> { [CognitoAuthenticationOptions.AllowAnonymousPostsKey] = null });
+        _ = api.Server;
+
+        Assert.Contains(api.Logs.Lines, l => l.Level == Microsoft.Extensions.Logging.LogLevel.Warning
+            && l.Message.Contains("Anonymous posting is on (the Development environment)", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -1,6 +1,8 @@
 using System.Text.Json;
 using Cruddur.Api.Activities;
+using Cruddur.Api.CrossOrigin;
 using Cruddur.Api.Dashboard;
+using Cruddur.Api.RateLimiting;
 using Cruddur.Api.Users;
 using Cruddur.Shared.Configuration;
 using Cruddur.Shared.Data;
@@ -41,10 +43,16 @@ public sealed class SettingsTests
     [InlineData("ACTIVITY_BATCH_LINGER_MS", "-1")]
     [InlineData("ACTIVITY_BATCH_MIN_INTERVAL_MS", "-1")]
     [InlineData("HANGFIRE_QUEUE_POLL_MS", "a quarter second")]
+    [InlineData("FRONTEND_URL", "*")]
+    [InlineData("POST_RATE_LIMIT_PER_SECOND", "-1")]
+    [InlineData("POST_RATE_LIMIT_BURST", "5")] // below the default rate of 10 a second
+    [InlineData("ACTIVITY_BATCH_MAX_PENDING", "0")]
+    [InlineData("FRONTEND_URL", "http://localhost:3000, http://localhost:3000/app")]
+    [InlineData("FRONTEND_URL", "localhost:3000")]
     public async Task An_invalid_setting_stops_the_api_at_startup_with_a_message_naming_it(string setting, string value)
     {
         await using var api = ServiceProcess.Start(Repository.ApiDll,
-            new Dictionary<string, string?> { ["CONNECTION_URL"] = NoDatabase, [setting] = value },
+            new Dictionary<string, string?> { ["CONNECTION_URL"] = NoDatabase, ["ALLOW_ANONYMOUS_POSTS"] = "true", [setting] = value },
             "--urls", $"http://127.0.0.1:{PortAllocator.Free()}");
 
         var exitCode = await api.WaitForExitAsync(TimeSpan.FromSeconds(60));
@@ -77,6 +85,8 @@ public sealed class SettingsTests
         Assert.Equal(Json(new ActivityBatchOptions()), Json(Settings.Read<ActivityBatchOptions>(file)));
         Assert.Equal(Json(new UserCacheOptions()), Json(Settings.Read<UserCacheOptions>(file)));
         Assert.Equal(Json(new FeedCacheOptions()), Json(Settings.Read<FeedCacheOptions>(file)));
+        Assert.Equal(Json(new FrontendOriginsOptions()), Json(Settings.Read<FrontendOriginsOptions>(file)));
+        Assert.Equal(Json(new PostRateLimitOptions()), Json(Settings.Read<PostRateLimitOptions>(file)));
         Assert.Equal(Json(new DashboardAccessOptions()), Json(Settings.Read<DashboardAccessOptions>(file)));
         Assert.Equal(Json(new DatabaseOptions()), Json(Settings.Read<DatabaseOptions>(file)));
         Assert.Equal(Json(new JobStorageOptions()), Json(Settings.Read<JobStorageOptions>(file)));

@@ -71,6 +71,52 @@ public class DashboardAccessTests(PostgresServer server)
         Assert.DoesNotContain("Host=", fullPage, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("delete")]
+    [InlineData("requeue")]
+    public async Task A_cross_site_form_post_with_valid_credentials_changes_nothing_and_the_dashboards_own_post_works(string action)
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        var jobId = await EnqueueAsync(db);
+        await db.ExecuteAsync($"UPDATE hangfire.job SET statename = 'Failed' WHERE id = {jobId}"); // what an operator retries
+        var port = PortAllocator.Free();
+        await using var api = await ServiceProcess.StartApiAsync(db.Url, port, Credentials());
+        using var http = new HttpClient(); // keeps cookies, as a browser does
+        var dashboard = new Uri($"http://127.0.0.1:{port}/hangfire/");
+        var page = await (await http.SendAsync(Get(new Uri(dashboard, $"jobs/details/{jobId}"), "ops", "s3cret-Dashboard"))).Content.ReadAsStringAsync();
+
+        // What a hostile page's <form method=post> sends: a form body, its own Origin, and the credentials the
+        // operator's browser has cached (and the antiforgery cookie, which alone proves nothing), but no token.
+        using var forged = new HttpRequestMessage(HttpMethod.Post, new Uri(dashboard, $"jobs/actions/{action}/{jobId}"))
+        {
+            Content = new FormUrlEncodedContent([]),
+            Headers = { Authorization = Get(dashboard, "ops", "s3cret-Dashboard").Headers.Authorization },
+        };
+        forged.Headers.Add("Origin", "http://evil.example");
+        var refused = await http.SendAsync(forged);
+        var afterForgery = await HangfireJobs.StateAsync(db.DataSource, jobId);
+
+        // The dashboard's own script sends its page's token in the header the page names.
+        using var own = new HttpRequestMessage(HttpMethod.Post, new Uri(dashboard, $"jobs/actions/{action}/{jobId}"))
+        {
+            Content = new FormUrlEncodedContent([]),
+            Headers = { Authorization = Get(dashboard, "ops", "s3cret-Dashboard").Headers.Authorization },
+        };
+        own.Headers.Add(Meta(page, "csrf-header"), Meta(page, "csrf-token"));
+        var accepted = await http.SendAsync(own);
+        var afterOwn = await HangfireJobs.StateAsync(db.DataSource, jobId);
+
+        Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+        Assert.Equal("Failed", afterForgery.State);
+        Assert.True(accepted.IsSuccessStatusCode, $"the dashboard's own {action} answered {(int)accepted.StatusCode}");
+        Assert.Equal(action == "delete" ? "Deleted" : "Enqueued", afterOwn.State);
+    }
+
+    private static string Meta(string page, string name) =>
+        System.Text.RegularExpressions.Regex.Match(page, $"<meta name=\"{name}\" content=\"([^\"]+)\"") is { Success: true } match
+            ? System.Net.WebUtility.HtmlDecode(match.Groups[1].Value)
+            : throw new Xunit.Sdk.XunitException($"the dashboard's page has no {name} meta tag");
+
     private static Dictionary<string, string?> Credentials() => new()
     {
         ["HANGFIRE_DASHBOARD_USER"] = "ops",

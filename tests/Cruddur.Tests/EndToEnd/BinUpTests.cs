@@ -28,6 +28,7 @@ public sealed partial class BinUpTests : IDisposable
             posted = await WithLogsAsync(up, async () =>
             {
                 await AssertPostsNeedATokenAsync();
+                await AssertTheFrontendsOriginIsAllowedAsync();
                 var id = await PostWithThePrintedCurlAsync(up.Output);
                 await SignUpThroughSqsAsync(QueueUrl().Match(up.Output).Groups[1].Value);
                 return id;
@@ -97,6 +98,18 @@ public sealed partial class BinUpTests : IDisposable
         var anonymous = await http.PostAsync(new Uri($"http://127.0.0.1:{_apiPort}/api/activities"), new StringContent(
             """{"user_handle":"demo","message":"Not signed in","ttl":"1-day"}""", Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
+    }
+
+    /// <summary>The bootcamp's frontend origin may call the Api from a browser: its preflight is answered for it.</summary>
+    private async Task AssertTheFrontendsOriginIsAllowedAsync()
+    {
+        using var http = new HttpClient();
+        using var preflight = new HttpRequestMessage(HttpMethod.Options, new Uri($"http://127.0.0.1:{_apiPort}/api/activities"));
+        preflight.Headers.Add("Origin", "http://localhost:3000");
+        preflight.Headers.Add("Access-Control-Request-Method", "POST");
+        preflight.Headers.Add("Access-Control-Request-Headers", "authorization,content-type");
+        var response = await http.SendAsync(preflight);
+        Assert.Equal("http://localhost:3000", response.Headers.GetValues("Access-Control-Allow-Origin").Single());
     }
 
     /// <summary>Runs the signed-in curl line bin/up printed, as a newcomer would paste it, and waits for its activity.</summary>

@@ -64,7 +64,8 @@ public sealed class ServiceProcess : IAsyncDisposable
         {
             "CONNECTION_URL", "PROD_CONNECTION_URL", "DB_SG_ID", "DB_SG_RULE_ID", "COGNITO_USERS_QUEUE_URL", "COGNITO_USERS_DLQ_URL",
             "ASPNETCORE_URLS", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL",
-            "HANGFIRE_DASHBOARD_USER", "HANGFIRE_DASHBOARD_PASSWORD",
+            "HANGFIRE_DASHBOARD_USER", "HANGFIRE_DASHBOARD_PASSWORD", "COGNITO_USER_POOL_ID", "COGNITO_CLIENT_IDS",
+            "ALLOW_ANONYMOUS_POSTS", "FRONTEND_URL", "ASPNETCORE_ENVIRONMENT",
         })
         {
             start.Environment.Remove(name);
@@ -100,11 +101,14 @@ public sealed class ServiceProcess : IAsyncDisposable
         return Start(Repository.WorkerDll, env);
     }
 
-    /// <summary>The Api on Kestrel at 127.0.0.1:<paramref name="port"/>; returns once /healthz answers.</summary>
+    /// <summary>
+    /// The Api on Kestrel at 127.0.0.1:<paramref name="port"/>; returns once /healthz answers. Without a Cognito pool in
+    /// <paramref name="environment"/> it takes anonymous posts, as an operator allows them (<c>ALLOW_ANONYMOUS_POSTS=true</c>).
+    /// </summary>
     public static async Task<ServiceProcess> StartApiAsync(string connectionUrl, int port, IReadOnlyDictionary<string, string?>? environment = null)
     {
         var env = new Dictionary<string, string?> { ["CONNECTION_URL"] = connectionUrl };
-        foreach (var (key, value) in environment ?? new Dictionary<string, string?>())
+        foreach (var (key, value) in AnonymousPostsUnlessSignedIn(environment ?? new Dictionary<string, string?>()))
         {
             env[key] = value;
         }
@@ -129,6 +133,23 @@ public sealed class ServiceProcess : IAsyncDisposable
             }
             await Task.Delay(100);
         }
+    }
+
+    /// <summary>
+    /// <paramref name="settings"/> with <c>ALLOW_ANONYMOUS_POSTS=true</c> added when they name no Cognito pool and do
+    /// not choose it themselves: an Api outside Development refuses to start without one or the other. Such an Api
+    /// takes every test's posts from one address, loads of thousands among them, so its per-poster rate limit is off
+    /// (<c>POST_RATE_LIMIT_PER_SECOND=0</c>, as an operator sets it for a load test) unless the test sets it.
+    /// </summary>
+    public static Dictionary<string, string?> AnonymousPostsUnlessSignedIn(IReadOnlyDictionary<string, string?> settings)
+    {
+        var withChoice = new Dictionary<string, string?>(settings);
+        if (!settings.ContainsKey("COGNITO_USER_POOL_ID"))
+        {
+            withChoice.TryAdd("ALLOW_ANONYMOUS_POSTS", "true");
+            withChoice.TryAdd("POST_RATE_LIMIT_PER_SECOND", "0");
+        }
+        return withChoice;
     }
 
     /// <summary>Sends SIGTERM and waits for the exit; returns the exit code and how long it took.</summary>
