@@ -27,8 +27,10 @@ namespace Cruddur.HangfireOverrides;
 public sealed partial class BatchingPostgreSqlStorage(IConnectionFactory connections, PostgreSqlStorageOptions options)
     : PostgreSqlStorage(connections, options)
 {
-    // PostgreSqlJobQueue's channel, notified after a queue insert when EnableLongPolling is on.
+    // PostgreSqlJobQueue's channel, notified after a queue insert when EnableLongPolling is on, and that NOTIFY as a column
+    // of the enqueue's statement (delivered at its commit, as the library's).
     internal const string NewJobChannel = "new_job";
+    private const string NotifyNewJob = ", pg_notify('new_job', '')";
 
     // The library wakes this process's fetchers of a queue when a committed transaction added a job to it
     // (PostgreSqlWriteOnlyTransaction.Commit sets PostgreSqlJobQueue._queueEventRegistry, an internal field): read once here,
@@ -66,7 +68,7 @@ public sealed partial class BatchingPostgreSqlStorage(IConnectionFactory connect
         ), "q" AS (
             INSERT INTO "{options.SchemaName}"."jobqueue" ("jobid", "queue") SELECT "id", $6 FROM "j"
         )
-        SELECT "id"{(options.EnableLongPolling ? $", pg_notify('{NewJobChannel}', '')" : "")} FROM "j"
+        SELECT "id"{(options.EnableLongPolling ? NotifyNewJob : "")} FROM "j"
         """;
 
     /// <summary>The SQL of a state change's writes, in this storage's schema (<see cref="OneTransactionStateChanger"/>).</summary>
