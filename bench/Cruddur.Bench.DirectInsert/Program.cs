@@ -25,10 +25,10 @@ app.MapPost("/api/activities", async (HttpRequest request, NpgsqlDataSource db, 
     {
         return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Unsupported content type");
     }
-    ActivityPost? post;
+    PostActivityRequest? post;
     try
     {
-        post = await request.ReadFromJsonAsync<ActivityPost>(cancellationToken);
+        post = await request.ReadFromJsonAsync<PostActivityRequest>(cancellationToken);
     }
     catch (JsonException)
     {

@@ -39,6 +39,8 @@ public static class Extensions
             provider.GetRequiredService<Db>(), provider.GetRequiredService<TimeProvider>(), provider.GetRequiredService<UserCacheOptions>().TimeToLive));
         services.AddSettings<ActivityBatchOptions>(builder.Configuration);
         services.AddSingleton<ActivityBatcher>();
+        services.AddSingleton<IdempotencyKeys>();
+        services.AddSingleton<PostActivityHandler>();
         services.AddHostedService(provider => provider.GetRequiredService<ActivityBatcher>());
         services.AddSingleton<ActivityReader>();
         var feedCache = services.AddSettings<FeedCacheOptions>(builder.Configuration);

@@ -1,9 +1,8 @@
 using System.Globalization;
+using System.Text;
 using Cruddur.Api.Authentication;
 using Cruddur.Api.CrossOrigin;
 using Cruddur.Api.RateLimiting;
-using Cruddur.Api.Users;
-using Cruddur.Shared.Activities;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.OpenApi;
@@ -17,12 +16,6 @@ public static class ActivitiesApi
 
     public const int MaxPageSize = 100;
 
-    /// <summary>How long a signed-in user whose sign-up is still queued is asked to wait (the ingest takes a second or two).</summary>
-    public const int SignUpPendingRetryAfterSeconds = 2;
-
-    /// <summary>How long a post refused because the batcher is full is asked to wait (a commit takes milliseconds).</summary>
-    public const int BacklogRetryAfterSeconds = 1;
-
     public static RouteGroupBuilder MapActivitiesApi(this IEndpointRouteBuilder routes)
     {
         var api = routes.MapGroup("/api/activities").WithTags("Activities").RequireCors(FrontendCors.PolicyName);
@@ -30,13 +23,12 @@ public static class ActivitiesApi
         // the request body is described for the OpenAPI document only. A 503 (Postgres unreachable) may answer any of them.
         var post = api.MapPost("/", PostAsync)
             .RequireRateLimiting(PostRateLimit.PolicyName)
-            .AddEndpointFilter<IdempotencyFilter>()
             .AddOpenApiOperationTransformer(async (operation, context, cancellationToken) => operation.RequestBody = new OpenApiRequestBody
             {
                 Required = true,
                 Content = new Dictionary<string, OpenApiMediaType>
                 {
-                    ["application/json"] = new() { Schema = await context.GetOrCreateSchemaAsync(typeof(ActivityPost), null, cancellationToken) },
+                    ["application/json"] = new() { Schema = await context.GetOrCreateSchemaAsync(typeof(PostActivityRequest), null, cancellationToken) },
                 },
             })
             .Produces<AcceptedActivity>(StatusCodes.Status202Accepted)
@@ -69,67 +61,50 @@ public static class ActivitiesApi
     }
 
     /// <summary>
-    /// Validates the post, chooses its uuid and times, and answers 202 once the create-activity job carrying
-    /// it (with the posts that arrived alongside) is committed to Postgres: the activity is stored by a Worker
-    /// moments later, exactly once. Signed in (a Cognito pool is configured), the author is the token's user:
-    /// 409 while their sign-up is not stored yet, 403 if the body's <c>user_handle</c> names someone else.
+    /// Maps <c>POST /api/activities</c> to <see cref="PostActivityHandler"/> and its outcome to HTTP: 202 once the
+    /// create-activity job carrying the post (with the posts that arrived alongside) is committed to Postgres, a replayed
+    /// answer for a repeated <c>Idempotency-Key</c>, 400 for a bad key or body, 403, 409 and 422 as the handler decides.
     /// </summary>
-    public static async Task<Results<Accepted<AcceptedActivity>, UnprocessableEntity<RejectedActivity>, ProblemHttpResult>> PostAsync(
-        PostedActivity body, HttpRequest request, UserDirectory users, ActivityBatcher batcher, TimeProvider clock, CancellationToken cancellationToken)
+    public static async Task<Results<Accepted<AcceptedActivity>, UnprocessableEntity<RejectedActivity>, ProblemHttpResult, ContentHttpResult>> PostAsync(
+        PostActivityBody body, HttpContext http, PostActivityHandler handler, CancellationToken cancellationToken)
     {
-        if (body.Post is not { } post)
+        string? key = null;
+        if (http.Request.Headers.TryGetValue(IdempotencyKeys.HeaderName, out var keys))
+        {
+            key = keys.Count == 1 ? keys[0] : null;
+            if ((keys.Count == 1 ? IdempotencyKeys.Invalid(key) : $"Send one {IdempotencyKeys.HeaderName} header.") is { } why)
+            {
+                return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Bad Idempotency-Key", detail: why);
+            }
+        }
+        if (body.Request is not { } request)
         {
             return body.Problem!;
         }
 
-        List<string> errors;
-        UserSummary? author;
-        if (SignedInUser.CognitoUserId(request.HttpContext) is not null)
+        var outcome = await handler.HandleAsync(new PostActivityCommand(request, SignedInUser.CognitoUserId(http), key), cancellationToken);
+        switch (outcome)
         {
-            author = await SignedInUser.FindAsync(request.HttpContext, users, cancellationToken);
-            if (author is null)
-            {
-                request.HttpContext.Response.Headers.RetryAfter = SignUpPendingRetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
-                return TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Sign-up not stored yet",
-                    detail: "You are signed in, but your sign-up is still on its way to Cruddur; try again in a moment.");
-            }
-            if (!string.IsNullOrWhiteSpace(post.UserHandle) && !string.Equals(post.UserHandle, author.Handle, StringComparison.Ordinal))
-            {
-                return TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Not your handle",
-                    detail: $"You are signed in as @{author.Handle} and may post only as yourself; leave user_handle out or send yours.");
-            }
-            errors = ActivityValidation.Validate(post with { UserHandle = author.Handle });
+            case PostActivityOutcome.Accepted accepted:
+                return TypedResults.Accepted(accepted.Location, accepted.Activity);
+            case PostActivityOutcome.Replayed { Answer: var answer }:
+                if (answer.Location is not null)
+                {
+                    http.Response.Headers.Location = answer.Location;
+                }
+                http.Response.Headers["Idempotent-Replayed"] = "true";
+                return TypedResults.Text(answer.Body, "application/json", Encoding.UTF8, answer.Status);
+            case PostActivityOutcome.Invalid invalid:
+                return TypedResults.UnprocessableEntity(invalid.Rejection);
+            case PostActivityOutcome.Refused refused:
+                if (refused.RetryAfterSeconds is { } seconds)
+                {
+                    http.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+                }
+                return TypedResults.Problem(statusCode: refused.Status, title: refused.Title, detail: refused.Detail);
+            default:
+                throw new InvalidOperationException($"Unknown outcome {outcome.GetType().Name}.");
         }
-        else
-        {
-            errors = ActivityValidation.Validate(post);
-            author = string.IsNullOrWhiteSpace(post.UserHandle) ? null : await users.FindByHandleAsync(post.UserHandle, cancellationToken);
-            if (author is null && !string.IsNullOrWhiteSpace(post.UserHandle))
-            {
-                errors.Insert(0, "user_handle_unknown"); // the handle's error, first as user_handle_blank would be
-            }
-        }
-        if (errors.Count > 0)
-        {
-            return TypedResults.UnprocessableEntity(new RejectedActivity(errors, new RejectedActivityData(post.UserHandle, post.Message)));
-        }
-
-        // Postgres keeps microseconds: the times in the answer are exactly the ones stored.
-        var now = clock.GetUtcNow();
-        now = now.AddTicks(-(now.Ticks % TimeSpan.TicksPerMicrosecond));
-        var job = new CreateActivityJob(
-            body.Uuid ?? Guid.CreateVersion7(now), author!.Handle, post.Message!, now, now + ActivityValidation.Ttls[post.Ttl!]);
-        // Group commit: the post joins the next batch job; this returns once that job is committed.
-        if (!batcher.TryEnqueue(job, cancellationToken, out var committed))
-        {
-            request.HttpContext.Response.Headers.RetryAfter = BacklogRetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
-            return TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Too many posts waiting",
-                detail: "More posts are waiting for the database than the Api holds (ACTIVITY_BATCH_MAX_PENDING); nothing was queued. Retry in a moment.");
-        }
-        var jobId = await committed;
-        return TypedResults.Accepted(
-            $"/api/activities/{job.Uuid}",
-            new AcceptedActivity(job.Uuid, author.Handle, author.DisplayName, job.Message, job.CreatedAt, job.ExpiresAt, jobId));
     }
 
     /// <summary>One activity in the shape of <c>object.sql</c>, or 404 while it is not (yet) stored.</summary>

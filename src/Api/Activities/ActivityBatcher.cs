@@ -16,17 +16,17 @@ namespace Cruddur.Api.Activities;
 public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options, ILogger<ActivityBatcher> logger) : BackgroundService
 {
     private readonly object _gate = new();
-    private readonly List<Pending> _queued = [];
+    private readonly List<QueuedPost> _queued = [];
     private bool _stopping;
 
     /// <summary>
-    /// Queues <paramref name="activity"/> for the next batch: <paramref name="committed"/> completes with the batch job's id
+    /// Queues <paramref name="post"/> for the next batch: <paramref name="committed"/> completes with the batch job's id
     /// once it is committed. False, and nothing queued, when <see cref="ActivityBatchOptions.MaxPending"/> posts already
     /// wait: past that the database is not keeping up, and the post is better refused (503) than held in memory.
     /// </summary>
-    public bool TryEnqueue(CreateActivityJob activity, CancellationToken cancellationToken, [NotNullWhen(true)] out Task<string>? committed)
+    public bool TryEnqueue(CreateActivityJob post, CancellationToken cancellationToken, [NotNullWhen(true)] out Task<string>? committed)
     {
-        var pending = new Pending(activity, Stopwatch.GetTimestamp(), Activity.Current);
+        var queued = new QueuedPost(post, Stopwatch.GetTimestamp(), Activity.Current);
         lock (_gate)
         {
             if (_stopping)
@@ -38,7 +38,7 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
                 committed = null;
                 return false;
             }
-            _queued.Add(pending);
+            _queued.Add(queued);
             // Wakes the committer for a first post, and for a full batch, which goes at once.
             if (_queued.Count == 1 || _queued.Count == options.MaxSize)
             {
@@ -46,7 +46,7 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
             }
         }
         // A caller that gives up stops waiting; its post may still be committed with the batch (at most a stored activity nobody saw a 202 for).
-        committed = pending.Committed.Task.WaitAsync(cancellationToken);
+        committed = queued.Committed.Task.WaitAsync(cancellationToken);
         return true;
     }
 
@@ -72,7 +72,7 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
         var interval = Stopwatch.Frequency * options.MinInterval.Ticks / TimeSpan.TicksPerSecond;
         var lastStart = long.MinValue / 2;
         var free = Stopwatch.GetTimestamp();
-        var batch = new List<Pending>(options.MaxSize);
+        var batch = new List<QueuedPost>(options.MaxSize);
         while (true)
         {
             lock (_gate)
@@ -116,7 +116,7 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
         }
     }
 
-    private void Commit(List<Pending> batch)
+    private void Commit(List<QueuedPost> batch)
     {
         // The job continues the trace of the batch's first request (the job parameter records it), so a post
         // on a quiet system is one trace from its HTTP request to its insert.
@@ -124,19 +124,19 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
         Activity.Current = batch[0].Trace;
         try
         {
-            // HangfireJobQueue writes synchronously, like Hangfire's client: the task is complete when it returns.
-            var jobId = jobs.EnqueueBatchAsync(batch.ConvertAll(p => p.Activity), CancellationToken.None).GetAwaiter().GetResult();
-            foreach (var pending in batch)
+            // This thread is the committer's own: it waits for the commit, as it waits for the clock.
+            var jobId = jobs.EnqueueBatch(batch.ConvertAll(p => p.Post));
+            foreach (var post in batch)
             {
-                pending.Committed.TrySetResult(jobId);
+                post.Committed.TrySetResult(jobId);
             }
         }
         catch (Exception e)
         {
             logger.LogWarning("A batch of {Count} posts was not committed: {Error}", batch.Count, e.Message);
-            foreach (var pending in batch)
+            foreach (var post in batch)
             {
-                pending.Committed.TrySetException(e);
+                post.Committed.TrySetException(e);
             }
         }
         finally
@@ -145,7 +145,8 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
         }
     }
 
-    private sealed record Pending(CreateActivityJob Activity, long QueuedAt, Activity? Trace)
+    // A post waiting for its batch's commit, with the trace of the request that made it (System.Diagnostics.Activity).
+    private sealed record QueuedPost(CreateActivityJob Post, long QueuedAt, Activity? Trace)
     {
         public TaskCompletionSource<string> Committed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }

@@ -26,48 +26,17 @@ public static class DataServiceCollectionExtensions
     public const string ReadsKey = "reads";
 
     /// <summary>
-    /// The service key of a pool whose commits return before PostgreSQL has flushed them to disk
-    /// (<c>synchronous_commit=off</c>): a crash of the server loses at most its last fraction of a second of them, never
-    /// a torn write, and they stay in order with every other commit. Only for writes that are redone from a durable
-    /// record when lost: the Worker's Hangfire bookkeeping (see <c>AddCruddurJobStorage</c>).
-    /// </summary>
-    public const string AsynchronousCommitKey = "asynchronous-commit";
-
-    /// <summary>
     /// Registers one <see cref="NpgsqlDataSource"/> for the process (from <c>CONNECTION_URL</c>), a read pool
-    /// beside it (keyed <see cref="ReadsKey"/>) and an asynchronous-commit pool of the main pool's size (keyed
-    /// <see cref="AsynchronousCommitKey"/>, opened only by a process that asks for it), the templates, <see cref="Db"/>,
-    /// the <see cref="DatabaseMigrator"/> and the database's retry pipelines (<see cref="DatabaseResilience"/>).
+    /// beside it (keyed <see cref="ReadsKey"/>), the migration role's (keyed <see cref="MigrationKey"/>), the templates,
+    /// <see cref="Db"/>, the <see cref="DatabaseMigrator"/> and the database's retry pipelines (<see cref="DatabaseResilience"/>).
     /// <paramref name="maxPoolSize"/> sizes the main pool for the process (the Worker sizes it with its worker
     /// count); <c>DB_POOL_SIZE</c> overrides it, <c>DB_READ_POOL_SIZE</c> the read pool's. <paramref name="writeBounds"/>
     /// bounds <see cref="Retries.DatabaseWrite"/> (<see cref="RetryBounds"/>' defaults when null).
     /// </summary>
     public static IServiceCollection AddCruddurData(this IServiceCollection services, IConfiguration configuration, int? maxPoolSize = null, RetryBounds? writeBounds = null)
     {
-        var settings = services.AddSettings<DatabaseSettings>(configuration);
-        NpgsqlConnectionStringBuilder Main()
-        {
-            var connection = new NpgsqlConnectionStringBuilder(ConnectionStringFrom(configuration));
-            var poolSize = settings.PoolSize ?? maxPoolSize;
-            if (poolSize is > 0)
-            {
-                connection.MaxPoolSize = poolSize.Value;
-            }
-            return connection;
-        }
-        services.AddSingleton(provider => Build(Main(), provider, settings));
-        services.AddKeyedSingleton(AsynchronousCommitKey, (provider, _) =>
-        {
-            // A startup option, not a SET: Npgsql's reset on returning a connection to the pool (RESET ALL) keeps it.
-            var connection = Main();
-            connection.Options = $"{connection.Options} -c synchronous_commit=off".Trim();
-            // Hangfire sets no session state to reset, and enlists its connections in a transaction scope itself: a state
-            // change's scope (LeanStateChanger) holds one connection, and any other the filters open reads outside it.
-            connection.NoResetOnClose = true;
-            connection.Enlist = false;
-            connection.ApplicationName = $"{connection.ApplicationName} (async commit)";
-            return Build(connection, provider, settings);
-        });
+        var settings = services.AddSettings<DatabaseOptions>(configuration);
+        services.AddSingleton(provider => BuildDataSource(MainConnection(configuration, maxPoolSize), provider));
         services.AddKeyedSingleton(ReadsKey, (provider, _) =>
         {
             var connection = new NpgsqlConnectionStringBuilder(ConnectionStringFrom(configuration))
@@ -75,7 +44,7 @@ public static class DataServiceCollectionExtensions
                 MaxPoolSize = settings.ReadPoolSize,
             };
             ConfigureForReads(connection);
-            return Build(connection, provider, settings);
+            return BuildDataSource(connection, provider);
         });
         services.AddHostedService<DatabaseTlsCheck>();
         services.AddSingleton<SqlTemplates>();
@@ -83,7 +52,7 @@ public static class DataServiceCollectionExtensions
         services.AddKeyedSingleton(MigrationKey, (provider, _) =>
             string.IsNullOrWhiteSpace(configuration[MigrationConnectionUrlKey])
                 ? provider.GetRequiredService<NpgsqlDataSource>() // one URL for everything (a developer's machine)
-                : Build(new NpgsqlConnectionStringBuilder(ConnectionStringFrom(configuration, MigrationConnectionUrlKey)) { MaxPoolSize = 4 }, provider, settings));
+                : BuildDataSource(new NpgsqlConnectionStringBuilder(ConnectionStringFrom(configuration, MigrationConnectionUrlKey)) { MaxPoolSize = 4 }, provider));
         services.AddSingleton(_ => new RdsAuthTokenGenerator(
             DefaultAWSCredentialsIdentityResolver.GetCredentials(clientConfig: null), configuration["AWS_REGION"] ?? configuration["AWS_DEFAULT_REGION"] ?? Aws.AwsClientConfiguration.DefaultRegion));
         services.AddSingleton(provider => new DatabaseMigrator(
@@ -113,8 +82,30 @@ public static class DataServiceCollectionExtensions
         connection.ApplicationName = $"{connection.ApplicationName} (reads)";
     }
 
-    private static NpgsqlDataSource Build(NpgsqlConnectionStringBuilder connection, IServiceProvider provider, DatabaseSettings settings)
+    /// <summary>
+    /// The main pool's connection string: <c>CONNECTION_URL</c>'s, sized <c>DB_POOL_SIZE</c>, else
+    /// <paramref name="maxPoolSize"/>, else Npgsql's default. A process builds a variant of it for a pool of its own.
+    /// </summary>
+    public static NpgsqlConnectionStringBuilder MainConnection(IConfiguration configuration, int? maxPoolSize = null)
     {
+        var connection = new NpgsqlConnectionStringBuilder(ConnectionStringFrom(configuration));
+        var poolSize = Settings.Read<DatabaseOptions>(configuration).PoolSize ?? maxPoolSize;
+        if (poolSize is > 0)
+        {
+            connection.MaxPoolSize = poolSize.Value;
+        }
+        return connection;
+    }
+
+    /// <summary>
+    /// A data source for <paramref name="connection"/>, logging to the host's loggers; with <c>DATABASE_AUTH=iam</c> each
+    /// new connection's password is an RDS IAM token, and a URL that carries a password is refused.
+    /// </summary>
+    public static NpgsqlDataSource BuildDataSource(NpgsqlConnectionStringBuilder connection, IServiceProvider provider)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(provider);
+        var settings = provider.GetRequiredService<DatabaseOptions>();
         if (settings.UsesIam && !string.IsNullOrEmpty(connection.Password))
         {
             throw new InvalidOperationException(

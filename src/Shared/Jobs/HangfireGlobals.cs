@@ -23,7 +23,7 @@ public static class HangfireGlobals
     {
         ArgumentNullException.ThrowIfNull(configuration);
         UseLogProvider(GlobalConfiguration.Configuration);
-        RemoveDefaultFilters(lean: Settings.Read<JobStorageSettings>(configuration).LeanFilters);
+        RemoveDefaultFilters(lean: Settings.Read<JobStorageOptions>(configuration).DropHistoryAndContinuations);
         if (retry is not null)
         {
             var replacement = retry();

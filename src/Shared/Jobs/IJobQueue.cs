@@ -10,4 +10,11 @@ public interface IJobQueue
     /// <summary>Enqueues one job carrying every item, for a function that takes a list; returns its job id.</summary>
     Task<string> EnqueueBatchAsync<T>(IReadOnlyCollection<T> jobs, CancellationToken cancellationToken = default)
         where T : notnull;
+
+    /// <summary>
+    /// <see cref="EnqueueBatchAsync"/> that blocks its thread until the commit: for a caller that owns a thread for it
+    /// (the Api's group commit, which times its batches on a thread of its own).
+    /// </summary>
+    string EnqueueBatch<T>(IReadOnlyCollection<T> jobs)
+        where T : notnull;
 }

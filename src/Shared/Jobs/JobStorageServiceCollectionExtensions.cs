@@ -1,12 +1,8 @@
+using Cruddur.HangfireOverrides;
 using Cruddur.Shared.Configuration;
-using Cruddur.Shared.Data;
 using Cruddur.Shared.Resilience;
 using Hangfire;
 using Hangfire.AspNetCore;
-using Hangfire.Client;
-using Hangfire.Common;
-using Hangfire.Server;
-using Hangfire.States;
 using Hangfire.PostgreSql;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -28,22 +24,15 @@ public static class JobStorageServiceCollectionExtensions
     /// so several hosts can share a process, as the tests do. <c>waitForDatabase</c> is how long Hangfire's
     /// connections wait out a database outage before failing: zero for the Api, which answers 503 at once;
     /// a Worker waits (see <see cref="DataSourceConnectionFactory"/>).
-    /// <para>
-    /// <paramref name="runsJobs"/> is for a process that only runs jobs (the Worker). Hangfire's own writes
-    /// there (fetches, heartbeats, state changes, locks, counters) go through the asynchronous-commit pool
-    /// (<see cref="DataServiceCollectionExtensions.AsynchronousCommitKey"/>), so they no longer wait for the disk: 6 of a
-    /// job's 8 WAL flushes (docs/lab/job-bookkeeping.md, "Asynchronous bookkeeping"). This loses nothing: the job itself was
-    /// committed durably by the process that created it; a function's own writes use the main pool and are durable when
-    /// it returns; and a server crash that takes the last bookkeeping commits leaves the job unfinished in Hangfire's
-    /// eyes, so it runs again after the invisibility timeout (and enqueues again any job it had split out), and every
-    /// function is idempotent. A process whose callers are promised a job (the Api's 202) must keep the default.
-    /// Its Hangfire server also changes a job's state in one transaction (<see cref="LeanStateChanger"/>).
-    /// </para>
+    /// <paramref name="dataSource"/> picks the pool Hangfire's own writes go through (the Worker's asynchronous-commit
+    /// pool); by default the process's main pool, whose commits are durable, as a process whose callers are promised a
+    /// job (the Api's 202) needs. The storage is Hangfire.PostgreSql's with Cruddur's overrides (<see cref="BatchingPostgreSqlStorage"/>).
     /// </summary>
     public static IServiceCollection AddCruddurJobStorage(
-        this IServiceCollection services, IConfiguration configuration, TimeSpan waitForDatabase = default, bool runsJobs = false)
+        this IServiceCollection services, IConfiguration configuration, TimeSpan waitForDatabase = default,
+        Func<IServiceProvider, NpgsqlDataSource>? dataSource = null)
     {
-        var settings = services.AddSettings<JobStorageSettings>(configuration);
+        var settings = services.AddSettings<JobStorageOptions>(configuration);
         var options = StorageOptions(settings);
         if (waitForDatabase > TimeSpan.Zero)
         {
@@ -60,16 +49,14 @@ public static class JobStorageServiceCollectionExtensions
             var open = waitForDatabase > TimeSpan.Zero
                 ? provider.GetRequiredService<ResiliencePipelineProvider<string>>().GetPipeline(Retries.HangfireConnection)
                 : null;
+            var connections = new DataSourceConnectionFactory(dataSource?.Invoke(provider) ?? provider.GetRequiredService<NpgsqlDataSource>(), open);
             // How long a finished (succeeded or deleted) job keeps its rows; failed jobs stay until handled.
-            var dataSource = runsJobs
-                ? provider.GetRequiredKeyedService<NpgsqlDataSource>(DataServiceCollectionExtensions.AsynchronousCommitKey)
-                : provider.GetRequiredService<NpgsqlDataSource>();
-            return new LeanPostgreSqlStorage(new DataSourceConnectionFactory(dataSource, open), options)
+            return new BatchingPostgreSqlStorage(connections, options)
             {
                 JobExpirationTimeout = settings.JobRetention,
             };
         });
-        services.AddSingleton<JobStorage>(provider => provider.GetRequiredService<LeanPostgreSqlStorage>());
+        services.AddSingleton<JobStorage>(provider => provider.GetRequiredService<BatchingPostgreSqlStorage>());
         services.AddSingleton<JobActivator>(provider => new AspNetCoreJobActivator(provider.GetRequiredService<IServiceScopeFactory>()));
         services.AddHangfire((provider, hangfire) =>
         {
@@ -81,15 +68,6 @@ public static class JobStorageServiceCollectionExtensions
                 .UseRecommendedSerializerSettings();
         });
         services.AddSingleton<IJobQueue, HangfireJobQueue>();
-        if (runsJobs)
-        {
-            // Hangfire.NetCore gives its server the container's job factory, performer and state changer only when all three
-            // are registered: the first two are the server's own defaults.
-            services.AddSingleton<IBackgroundJobFactory>(provider => new BackgroundJobFactory(provider.GetRequiredService<IJobFilterProvider>()));
-            services.AddSingleton<IBackgroundJobPerformer>(provider =>
-                new BackgroundJobPerformer(provider.GetRequiredService<IJobFilterProvider>(), provider.GetRequiredService<JobActivator>()));
-            services.AddSingleton<IBackgroundJobStateChanger>(provider => new LeanStateChanger(provider.GetRequiredService<IJobFilterProvider>()));
-        }
         return services;
     }
 
@@ -97,13 +75,13 @@ public static class JobStorageServiceCollectionExtensions
     public const string JobRetentionKey = "JOB_RETENTION";
 
     /// <summary>The storage options of <paramref name="configuration"/>'s settings.</summary>
-    public static PostgreSqlStorageOptions StorageOptions(IConfiguration configuration) => StorageOptions(Settings.Read<JobStorageSettings>(configuration));
+    public static PostgreSqlStorageOptions StorageOptions(IConfiguration configuration) => StorageOptions(Settings.Read<JobStorageOptions>(configuration));
 
     /// <summary>
     /// The storage options, measured rather than guessed (docs/architecture.md, "Measured facts"): the schema is installed by
     /// the migrator under its advisory lock, not by every process that starts.
     /// </summary>
-    public static PostgreSqlStorageOptions StorageOptions(JobStorageSettings settings)
+    public static PostgreSqlStorageOptions StorageOptions(JobStorageOptions settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
         return new()

@@ -12,10 +12,10 @@ public sealed class ActivityStore(Db db, ResiliencePipelineProvider<string> pipe
     private readonly ResiliencePipeline _writes = pipelines.GetPipeline(Retries.DatabaseWrite);
 
     /// <summary>
-    /// Stores a batch of activities with one statement (<c>create_batch.sql</c>) in one transaction, skipping
-    /// any whose uuid is stored already (a retried job stores each once). Transient errors are retried.
-    /// An activity whose handle matches no user is not stored: it comes back in
-    /// <see cref="ActivityBatchResult.UnknownHandles"/>, for the caller to fail on its own.
+    /// Stores a batch of activities with one statement (<c>create_batch.sql</c>) in one transaction, under the author the
+    /// Api resolved (<see cref="CreateActivityJob.UserUuid"/>), skipping any whose uuid is stored already (a retried job
+    /// stores each once). Transient errors are retried. An activity whose author is not in <c>users</c> is not stored: it
+    /// comes back in <see cref="ActivityBatchResult.UnknownAuthors"/>, for the caller to fail on its own.
     /// </summary>
     public async Task<ActivityBatchResult> CreateBatchAsync(IReadOnlyList<CreateActivityJob> activities, CancellationToken cancellationToken)
     {
@@ -24,11 +24,12 @@ public sealed class ActivityStore(Db db, ResiliencePipelineProvider<string> pipe
         {
             return new ActivityBatchResult(0, []);
         }
+        var authors = await AuthorsAsync(activities, cancellationToken);
         var sql = db.Template("activities", "create_batch");
         var parameters = new SqlParameters
         {
             ["uuids"] = activities.Select(a => a.Uuid).ToArray(),
-            ["handles"] = activities.Select(a => a.Handle).ToArray(),
+            ["user_uuids"] = authors,
             ["messages"] = activities.Select(a => a.Message).ToArray(),
             // timestamptz takes UTC offsets only.
             ["expires_at"] = activities.Select(a => a.ExpiresAt.ToUniversalTime()).ToArray(),
@@ -37,19 +38,42 @@ public sealed class ActivityStore(Db db, ResiliencePipelineProvider<string> pipe
         var outcomes = await _writes.ExecuteAsync(
             async token => await db.QueryCommitRowsAsync(sql, parameters, row => (Uuid: row.GetGuid(0), Outcome: row.GetString(1)), token),
             cancellationToken);
-        var unknown = outcomes.Where(o => o.Outcome == "unknown_handle").Select(o => o.Uuid).ToHashSet();
+        var unknown = outcomes.Where(o => o.Outcome == "unknown_user").Select(o => o.Uuid).ToHashSet();
         return new ActivityBatchResult(
             outcomes.Count - unknown.Count,
             [.. activities.Where(a => unknown.Remove(a.Uuid))]); // Remove: a uuid sent twice comes back once
     }
+
+    // Each activity's author. A job queued before the contract carried the author's uuid names the handle only: those
+    // handles are looked up once, together (an unknown one stays null and fails alone).
+    private async Task<Guid?[]> AuthorsAsync(IReadOnlyList<CreateActivityJob> activities, CancellationToken cancellationToken)
+    {
+        var authors = activities.Select(a => a.UserUuid).ToArray();
+        if (Array.IndexOf(authors, null) < 0)
+        {
+            return authors;
+        }
+        var handles = activities.Where(a => a.UserUuid is null).Select(a => a.Handle).Distinct(StringComparer.Ordinal).ToArray();
+        var found = (await _writes.ExecuteAsync(
+            async token => await db.QueryCommitRowsAsync(db.Template("users", "uuids_by_handle"), new SqlParameters { ["handles"] = handles },
+                row => (Handle: row.GetString(0), Uuid: row.GetGuid(1)), token),
+            cancellationToken)).ToDictionary(u => u.Handle, u => u.Uuid, StringComparer.Ordinal);
+        for (var i = 0; i < authors.Length; i++)
+        {
+            authors[i] ??= found.TryGetValue(activities[i].Handle, out var uuid) ? uuid : null;
+        }
+        return authors;
+    }
 }
 
-/// <summary>What <see cref="ActivityStore.CreateBatchAsync"/> did: how many rows it inserted, and the activities it could not store because no user has their handle.</summary>
-public sealed record ActivityBatchResult(int Stored, IReadOnlyList<CreateActivityJob> UnknownHandles);
+/// <summary>What <see cref="ActivityStore.CreateBatchAsync"/> did: how many rows it inserted, and the activities it could not store because their author is not in <c>users</c>.</summary>
+public sealed record ActivityBatchResult(int Stored, IReadOnlyList<CreateActivityJob> UnknownAuthors);
 
-/// <summary>No user has this handle: a post for it cannot be stored, however often it is retried.</summary>
-public sealed class UnknownHandleException(string handle)
-    : Exception($"No user has the handle '{handle}' (it may have been removed after the post was accepted).")
+/// <summary>The post's author is not in <c>users</c>: it cannot be stored, however often it is retried.</summary>
+public sealed class UnknownAuthorException(CreateActivityJob post)
+    : Exception(post.UserUuid is { } uuid
+        ? $"No user has the uuid {uuid} (@{post.Handle}; the user was removed after the post was accepted)."
+        : $"No user has the handle '{post.Handle}' (it may have been removed after the post was accepted).")
 {
-    public string Handle { get; } = handle;
+    public string Handle { get; } = post.Handle;
 }

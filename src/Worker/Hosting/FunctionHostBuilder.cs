@@ -1,3 +1,4 @@
+using Cruddur.HangfireOverrides;
 using Cruddur.Shared.Configuration;
 using Cruddur.Shared.Jobs;
 using Cruddur.Worker.Hosting.Middleware;
@@ -25,7 +26,10 @@ public sealed class FunctionHostBuilder
 
     internal IReadOnlyList<Type> Middleware => _middleware;
 
-    /// <summary>Runs <typeparamref name="T"/> around every invocation, after the ones added before it.</summary>
+    /// <summary>
+    /// Runs <typeparamref name="T"/> around every invocation, after the ones added before it. It is created once, from the
+    /// root container: an invocation's scoped services are in <see cref="FunctionContext.InstanceServices"/>.
+    /// </summary>
     public FunctionHostBuilder UseMiddleware<T>()
         where T : class, IFunctionMiddleware
     {
@@ -52,10 +56,14 @@ public static class FunctionHostExtensions
 
         HangfireGlobals.Configure(configuration, () => new RetryTransientFailuresFilter(options.RetryAttempts));
         services.AddSingleton(catalog);
-        services.AddSingleton(_ => new FunctionPipeline(host.Middleware));
+        services.AddSingleton(provider => new FunctionPipeline(host.Middleware, provider));
         services.AddScoped<IFunctionDispatcher, FunctionDispatcher>();
 
-        services.AddCruddurJobStorage(configuration, options.DatabaseOutageWait, runsJobs: true);
+        // Hangfire's own writes go through the asynchronous-commit pool, and its server changes a job's state in one
+        // transaction (src/HangfireOverrides).
+        services.AddHangfireBookkeepingPool(configuration, options.PoolSize);
+        services.AddCruddurJobStorage(configuration, options.DatabaseOutageWait, HangfireBookkeepingPool.Resolve);
+        services.AddOneTransactionStateChanges();
 
         // Hosted services start in this order: the schema before the timers, both before any job is fetched.
         services.AddHostedService<DatabaseStartup>();

@@ -5,19 +5,23 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Cruddur.Worker.Hosting;
 
-/// <summary>The middleware chain, composed once, ending in the call of the function itself.</summary>
+/// <summary>
+/// The middleware chain, composed once, ending in the call of the function itself. Each middleware is created once, from
+/// the root container, as Azure Functions' worker does: it takes singletons in its constructor and an invocation's scoped
+/// services from <see cref="FunctionContext.InstanceServices"/>.
+/// </summary>
 internal sealed class FunctionPipeline
 {
     private readonly FunctionExecutionDelegate _run;
 
-    public FunctionPipeline(IReadOnlyList<Type> middleware)
+    public FunctionPipeline(IReadOnlyList<Type> middleware, IServiceProvider services)
     {
         FunctionExecutionDelegate next = InvokeFunctionAsync;
         foreach (var type in middleware.Reverse())
         {
+            var instance = (IFunctionMiddleware)ActivatorUtilities.GetServiceOrCreateInstance(services, type);
             var inner = next;
-            next = context => ((IFunctionMiddleware)ActivatorUtilities.GetServiceOrCreateInstance(context.InstanceServices, type))
-                .InvokeAsync(context, inner);
+            next = context => instance.InvokeAsync(context, inner);
         }
         _run = next;
     }
@@ -51,14 +55,15 @@ internal sealed class FunctionPipeline
         var itemType = FunctionCatalog.BatchItemType(function.TriggerType);
         try
         {
-            using var payload = JsonDocument.Parse(context.Payload);
-            object? value = (itemType, payload.RootElement.ValueKind) switch
+            // The payload is parsed once, as what its first token says it is: an object, or an array for a batch.
+            var isBatch = context.Payload.AsSpan().TrimStart(" \t\r\n").StartsWith("[", StringComparison.Ordinal);
+            object? value = (itemType, isBatch) switch
             {
                 // A batch function also takes a single item, as a batch of one.
-                (not null, JsonValueKind.Object) => ToList(itemType, payload.RootElement.Deserialize(itemType, JobPayload.Options)),
-                (null, JsonValueKind.Array) => throw new PermanentFailureException(
+                (not null, false) => JsonSerializer.Deserialize(context.Payload, itemType, JobPayload.Options) is { } item ? ToList(itemType, item) : null,
+                (null, true) => throw new PermanentFailureException(
                     $"{function.Name} takes one {function.TriggerType.Name}, but job {context.JobId} carries a batch."),
-                _ => payload.RootElement.Deserialize(function.TriggerType, JobPayload.Options),
+                _ => JsonSerializer.Deserialize(context.Payload, function.TriggerType, JobPayload.Options),
             };
             return value ?? throw new PermanentFailureException($"The payload of job {context.JobId} for {function.Name} is null.");
         }
@@ -70,7 +75,7 @@ internal sealed class FunctionPipeline
         }
     }
 
-    private static object ToList(Type itemType, object? item)
+    private static object ToList(Type itemType, object item)
     {
         var list = (System.Collections.IList)Activator.CreateInstance(typeof(List<>).MakeGenericType(itemType))!;
         list.Add(item);

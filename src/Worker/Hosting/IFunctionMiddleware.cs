@@ -5,7 +5,7 @@ public delegate Task FunctionExecutionDelegate(FunctionContext context);
 
 /// <summary>
 /// Runs around every invocation, as Azure Functions' <c>IFunctionsWorkerMiddleware</c>. Registered with
-/// <c>UseMiddleware&lt;T&gt;()</c>, in order; resolved from the invocation's scope.
+/// <c>UseMiddleware&lt;T&gt;()</c>, in order; created once, from the root container (an invocation's scoped services are in <see cref="FunctionContext.InstanceServices"/>).
 /// </summary>
 public interface IFunctionMiddleware
 {

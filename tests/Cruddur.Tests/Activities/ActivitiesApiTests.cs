@@ -50,6 +50,20 @@ public sealed class ActivitiesApiTests(PostgresServer server) : IAsyncLifetime
         Assert.Equal("succeeded", job.GetProperty("state").GetString());
     }
 
+    [Fact]
+    public async Task An_accepted_posts_job_names_its_author_by_the_uuid_the_Api_found()
+    {
+        var response = await PostAsync("""{"user_handle":"andrewbrown","message":"by uuid","ttl":"1-day"}""");
+
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var jobId = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("job_id").GetString();
+        // Hangfire stores each argument serialized: the payload is a JSON string holding the batch's JSON.
+        var argument = JsonDocument.Parse(await _stack.Db.ScalarAsync<string>($"SELECT arguments->>1 FROM hangfire.job WHERE id = {jobId}"));
+        var payload = JsonDocument.Parse(argument.RootElement.GetString()!).RootElement;
+        var post = payload.EnumerateArray().Single(p => p.GetProperty("message").GetString() == "by uuid");
+        Assert.Equal("00000000-0000-4000-8000-000000000001", post.GetProperty("user_uuid").GetString()); // the seed's @andrewbrown
+    }
+
     [Theory]
     [InlineData("""{"user_handle":"","message":"hi","ttl":"1-day"}""", "user_handle_blank")]
     [InlineData("""{"user_handle":"nobody","message":"hi","ttl":"1-day"}""", "user_handle_unknown")]

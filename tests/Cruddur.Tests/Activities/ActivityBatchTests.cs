@@ -1,10 +1,14 @@
+using Cruddur.HangfireOverrides;
 using Cruddur.Shared.Activities;
+using Cruddur.Shared.Jobs;
 using Cruddur.Tests.Fixtures;
 using Cruddur.Worker.Activities;
+using Hangfire.Common;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Cruddur.Tests.Activities;
 
-/// <summary>The create-activity function on a batch: one statement, idempotent, per-item failure.</summary>
+/// <summary>The create-activity function on a batch: one statement, idempotent, per-item failure, under the author the Api found.</summary>
 public sealed class ActivityBatchTests(PostgresServer server) : IAsyncLifetime
 {
     private TestDatabase _db = null!;
@@ -66,6 +70,52 @@ public sealed class ActivityBatchTests(PostgresServer server) : IAsyncLifetime
         Assert.Equal(2L, await _db.ScalarAsync<long>("SELECT count(*) FROM hangfire.job"));
         Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM hangfire.job WHERE statename = 'Failed'"));
     }
+
+    [Fact]
+    public async Task A_post_is_stored_under_the_author_the_Api_found_even_if_their_handle_changed_since()
+    {
+        var post = Posts(1, "bayko-before-a-rename")[0] with { UserUuid = Bayko };
+
+        var jobId = await _worker.Jobs.EnqueueBatchAsync([post]);
+
+        Assert.Equal("Succeeded", (await HangfireJobs.WaitForFinalStateAsync(_db.DataSource, jobId)).State);
+        Assert.Equal(Bayko, await _db.ScalarAsync<Guid>($"SELECT user_uuid FROM activities WHERE uuid = '{post.Uuid}'"));
+    }
+
+    [Fact]
+    public async Task A_job_queued_by_an_older_Api_carrying_handles_only_is_stored_after_the_upgrade()
+    {
+        // The payload as the Api wrote it before jobs carried the author's uuid.
+        var uuid = Guid.CreateVersion7();
+        var payload = $$"""[{"uuid":"{{uuid}}","handle":"bayko","message":"queued before the upgrade","created_at":"2026-12-01T10:00:00+00:00","expires_at":"2099-12-01T10:00:00+00:00"}]""";
+        var storage = _worker.Services.GetRequiredService<BatchingPostgreSqlStorage>();
+        var call = Job.FromExpression<IFunctionDispatcher>(
+            dispatcher => dispatcher.DispatchAsync(CreateActivityJob.Function, payload, null, null, CancellationToken.None), CreateActivityJob.Queue);
+
+        var jobId = storage.CreateEnqueuedJob(call, CreateActivityJob.Queue);
+
+        Assert.Equal("Succeeded", (await HangfireJobs.WaitForFinalStateAsync(_db.DataSource, jobId)).State);
+        Assert.Equal(Bayko, await _db.ScalarAsync<Guid>($"SELECT user_uuid FROM activities WHERE uuid = '{uuid}'"));
+    }
+
+    [Fact]
+    public async Task A_post_whose_author_was_removed_after_it_was_accepted_fails_alone_naming_the_uuid()
+    {
+        var batch = Posts(3, "bayko");
+        var removed = Guid.CreateVersion7();
+        batch.Add(Posts(1, "removed")[0] with { UserUuid = removed });
+
+        var jobId = await _worker.Jobs.EnqueueBatchAsync(batch);
+
+        Assert.Equal("Succeeded", (await HangfireJobs.WaitForFinalStateAsync(_db.DataSource, jobId)).State);
+        Assert.Equal(3L, await CountStoredAsync(batch));
+        var state = await HangfireJobs.WaitForFinalStateAsync(_db.DataSource, await WaitForOtherJobAsync(jobId));
+        Assert.Equal("Failed", state.State);
+        Assert.Contains($"No user has the uuid {removed} (@removed", state.Reason, StringComparison.Ordinal);
+    }
+
+    // The seed's users.uuid of @bayko.
+    private static readonly Guid Bayko = Guid.Parse("00000000-0000-4000-8000-000000000002");
 
     private static List<CreateActivityJob> Posts(int count, string handle)
     {

@@ -133,6 +133,9 @@ public sealed class ActivityGroupCommitTests(PostgresServer server) : IAsyncLife
         public Task<string> EnqueueBatchAsync<T>(IReadOnlyCollection<T> jobs, CancellationToken cancellationToken = default)
             where T : notnull => throw Unreachable();
 
+        public string EnqueueBatch<T>(IReadOnlyCollection<T> jobs)
+            where T : notnull => throw Unreachable();
+
         private static NpgsqlException Unreachable() => new("Connection refused", new IOException("Connection refused"));
     }
 }

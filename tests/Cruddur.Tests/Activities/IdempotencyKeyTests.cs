@@ -88,9 +88,9 @@ public sealed class IdempotencyKeyTests(PostgresServer server) : IAsyncLifetime
     [InlineData("256")]
     public async Task A_malformed_key_is_a_400_and_nothing_is_queued(string key)
     {
-        key = key == "256" ? new string('k', IdempotencyFilter.MaxKeyLength + 1) : key;
+        key = key == "256" ? new string('k', IdempotencyKeys.MaxKeyLength + 1) : key;
         using var request = new HttpRequestMessage(HttpMethod.Post, "/api/activities") { Content = new StringContent(Post, Encoding.UTF8, "application/json") };
-        request.Headers.TryAddWithoutValidation(IdempotencyFilter.HeaderName, key);
+        request.Headers.TryAddWithoutValidation(IdempotencyKeys.HeaderName, key);
 
         var response = await _stack.Http.SendAsync(request);
 
@@ -102,7 +102,7 @@ public sealed class IdempotencyKeyTests(PostgresServer server) : IAsyncLifetime
     public async Task Two_key_headers_are_a_400()
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "/api/activities") { Content = new StringContent(Post, Encoding.UTF8, "application/json") };
-        request.Headers.TryAddWithoutValidation(IdempotencyFilter.HeaderName, ["one", "two"]);
+        request.Headers.TryAddWithoutValidation(IdempotencyKeys.HeaderName, ["one", "two"]);
 
         Assert.Equal(HttpStatusCode.BadRequest, (await _stack.Http.SendAsync(request)).StatusCode);
     }
@@ -118,18 +118,18 @@ public sealed class IdempotencyKeyTests(PostgresServer server) : IAsyncLifetime
     [Fact]
     public void The_uuid_is_a_version_5_uuid_that_depends_on_handle_key_and_generation()
     {
-        var uuid = IdempotencyFilter.DeterministicUuid("andrewbrown", "k", 0);
+        var uuid = IdempotencyKeys.DeterministicUuid("andrewbrown", "k", 0);
 
         Assert.Equal(5, uuid.Version);
-        Assert.Equal(uuid, IdempotencyFilter.DeterministicUuid("andrewbrown", "k", 0));
-        Assert.NotEqual(uuid, IdempotencyFilter.DeterministicUuid("bayko", "k", 0));
-        Assert.NotEqual(uuid, IdempotencyFilter.DeterministicUuid("andrewbrown", "k", 1));
+        Assert.Equal(uuid, IdempotencyKeys.DeterministicUuid("andrewbrown", "k", 0));
+        Assert.NotEqual(uuid, IdempotencyKeys.DeterministicUuid("bayko", "k", 0));
+        Assert.NotEqual(uuid, IdempotencyKeys.DeterministicUuid("andrewbrown", "k", 1));
     }
 
     private async Task<HttpResponseMessage> PostAsync(string body, string key)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "/api/activities") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
-        request.Headers.Add(IdempotencyFilter.HeaderName, key);
+        request.Headers.Add(IdempotencyKeys.HeaderName, key);
         var response = await _stack.Http.SendAsync(request);
         await response.Content.LoadIntoBufferAsync();
         return response;

@@ -146,7 +146,7 @@ public sealed class ActivityLoad(IReadOnlyList<Uri> apis, string tag, int posts,
         {
             request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", authors[post % authors.Count]);
         }
-        request.Headers.Add(IdempotencyFilter.HeaderName, $"{tag}-{post}");
+        request.Headers.Add(IdempotencyKeys.HeaderName, $"{tag}-{post}");
         return http.SendAsync(request);
     }
 

@@ -161,7 +161,7 @@ public sealed class BadInputTests(PostgresServer server, MotoServer moto)
             {
                 response = await http.SendAsync(request, token);
             }
-            catch (HttpRequestException) when (request.Content?.Headers.ContentLength > Cruddur.Api.Activities.PostedActivity.MaxBodyBytes)
+            catch (HttpRequestException) when (request.Content?.Headers.ContentLength > Cruddur.Api.Activities.PostActivityBody.MaxBodyBytes)
             {
                 // Kestrel answers 413 at once and closes the connection on a body it will not read: the client may
                 // see the close before the answer. Allowed for bodies past the limit only.

@@ -70,8 +70,8 @@ public sealed class SettingsTests
         var file = AppSettings("Worker");
 
         Assert.Equal(Json(new FunctionHostOptions()), Json(Settings.Read<FunctionHostOptions>(file)));
-        Assert.Equal(Json(new DatabaseSettings()), Json(Settings.Read<DatabaseSettings>(file)));
-        Assert.Equal(Json(new JobStorageSettings()), Json(Settings.Read<JobStorageSettings>(file)));
+        Assert.Equal(Json(new DatabaseOptions()), Json(Settings.Read<DatabaseOptions>(file)));
+        Assert.Equal(Json(new JobStorageOptions()), Json(Settings.Read<JobStorageOptions>(file)));
         Assert.Equal(Json(new SecurityGroupRefreshOptions()), Json(Settings.WithoutBlanks(file).Get<SecurityGroupRefreshOptions>()));
         Assert.Equal(ActivityPurgeFunctions.DefaultCron, file[ActivityPurgeFunctions.CronSetting]);
         Assert.Equal(SecurityGroupRefreshOptions.DefaultCron, file["SG_REFRESH_CRON"]);
@@ -90,8 +90,8 @@ public sealed class SettingsTests
         Assert.Equal(Json(new PostRateLimitOptions()), Json(Settings.Read<PostRateLimitOptions>(file)));
         Assert.Equal(Json(new ValidatedTokenCacheOptions()), Json(Settings.Read<ValidatedTokenCacheOptions>(file)));
         Assert.Equal(Json(new DashboardAccessOptions()), Json(Settings.Read<DashboardAccessOptions>(file)));
-        Assert.Equal(Json(new DatabaseSettings()), Json(Settings.Read<DatabaseSettings>(file)));
-        Assert.Equal(Json(new JobStorageSettings()), Json(Settings.Read<JobStorageSettings>(file)));
+        Assert.Equal(Json(new DatabaseOptions()), Json(Settings.Read<DatabaseOptions>(file)));
+        Assert.Equal(Json(new JobStorageOptions()), Json(Settings.Read<JobStorageOptions>(file)));
         var ingress = Settings.Read<CognitoUsersIngressOptions>(file);
         Assert.Equal((1, 20), (ingress.Pollers, ingress.WaitTimeSeconds));
         Assert.Equal(("", ""), (file["CONNECTION_URL"], file["HANGFIRE_DASHBOARD_PASSWORD"]));

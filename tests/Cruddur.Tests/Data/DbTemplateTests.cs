@@ -14,7 +14,7 @@ public class DbTemplateTests(PostgresServer server)
         const string message = "'); DROP TABLE activities; -- \"quoted\" $$dollar$$ \\ @handle :name";
         var uuid = Guid.CreateVersion7();
 
-        await db.Db.QueryCommitRowsAsync(db.Db.Template("activities", "create_batch"), CreateParameters(uuid, "bayko", message), row => row.GetString(1));
+        await db.Db.QueryCommitRowsAsync(db.Db.Template("activities", "create_batch"), CreateParameters(uuid, Bayko, message), row => row.GetString(1));
         var json = await db.Db.QueryObjectJsonAsync(db.Db.Template("activities", "object"), new SqlParameters { ["uuid"] = uuid });
 
         Assert.Equal(message, JsonDocument.Parse(json!).RootElement.GetProperty("message").GetString());
@@ -197,11 +197,14 @@ public class DbTemplateTests(PostgresServer server)
         Assert.Equal("ann@new.example.com", await db.ScalarAsync<string>("SELECT string_agg(email, ',') FROM users"));
     }
 
+    // The seed's users.uuid of @bayko.
+    private static readonly Guid Bayko = Guid.Parse("00000000-0000-4000-8000-000000000002");
+
     /// <summary>create_batch.sql's parallel arrays for one activity.</summary>
-    private static SqlParameters CreateParameters(Guid uuid, string handle, string message) => new()
+    private static SqlParameters CreateParameters(Guid uuid, Guid userUuid, string message) => new()
     {
         ["uuids"] = new[] { uuid },
-        ["handles"] = new[] { handle },
+        ["user_uuids"] = new[] { userUuid },
         ["messages"] = new[] { message },
         ["expires_at"] = new[] { DateTimeOffset.UtcNow.AddDays(1) },
         ["created_at"] = new[] { DateTimeOffset.UtcNow },

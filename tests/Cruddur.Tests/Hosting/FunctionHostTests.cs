@@ -47,6 +47,22 @@ public class FunctionHostTests(PostgresServer server)
     }
 
     [Fact]
+    public async Task Each_middleware_is_created_once_and_serves_every_invocation()
+    {
+        await using var db = await TestDatabase.CreateAsync(server);
+        await using var worker = await StartAsync(db, [typeof(RecordingFunctions)], host => host.UseMiddleware<CountingMiddleware>());
+        var recorder = worker.Services.GetRequiredService<InvocationRecorder>();
+
+        foreach (var label in new[] { "one", "two", "three" })
+        {
+            await worker.Jobs.EnqueueAsync(new RecordJob(label));
+        }
+
+        await recorder.WaitForAsync(e => e.Count(x => x.StartsWith("counted", StringComparison.Ordinal)) == 3);
+        Assert.Equal(1, recorder.Events.Count(e => e == "created"));
+    }
+
+    [Fact]
     public async Task A_batch_job_reaches_a_function_that_takes_a_list_in_one_call()
     {
         await using var db = await TestDatabase.CreateAsync(server);

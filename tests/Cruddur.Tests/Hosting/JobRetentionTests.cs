@@ -46,7 +46,7 @@ public sealed class JobRetentionTests(PostgresServer server)
     [Fact]
     public void JOB_RETENTION_is_an_hour_by_default_and_a_bad_value_is_refused_with_its_name()
     {
-        static TimeSpan Retention(string? value) => Settings.Read<JobStorageSettings>(
+        static TimeSpan Retention(string? value) => Settings.Read<JobStorageOptions>(
             new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { [JobStorageServiceCollectionExtensions.JobRetentionKey] = value }).Build()).JobRetention;
 
         Assert.Equal(TimeSpan.FromHours(1), Retention(null));

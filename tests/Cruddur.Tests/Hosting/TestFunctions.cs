@@ -135,3 +135,21 @@ public abstract class OrderMiddleware(InvocationRecorder recorder, string name) 
 public sealed class FirstMiddleware(InvocationRecorder recorder) : OrderMiddleware(recorder, "first");
 
 public sealed class SecondMiddleware(InvocationRecorder recorder) : OrderMiddleware(recorder, "second");
+
+/// <summary>Middleware that records its construction, to show it is built once for every invocation.</summary>
+public sealed class CountingMiddleware : IFunctionMiddleware
+{
+    private readonly InvocationRecorder _recorder;
+
+    public CountingMiddleware(InvocationRecorder recorder)
+    {
+        _recorder = recorder;
+        recorder.Record("created");
+    }
+
+    public Task InvokeAsync(FunctionContext context, FunctionExecutionDelegate next)
+    {
+        _recorder.Record("counted");
+        return next(context);
+    }
+}

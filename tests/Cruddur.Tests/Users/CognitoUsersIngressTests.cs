@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Cruddur.Api.Users;
+using Cruddur.HangfireOverrides;
 using Cruddur.Shared.Data;
 using Cruddur.Shared.Jobs;
 using Cruddur.Shared.Users;
@@ -264,7 +265,7 @@ public sealed class CognitoUsersIngressTests(PostgresServer server, MotoServer m
         public int Count => _count;
 
         public void Decorate(IServiceCollection services) =>
-            services.AddSingleton<IJobQueue>(provider => new Counting(this, new HangfireJobQueue(provider.GetRequiredService<LeanPostgreSqlStorage>())));
+            services.AddSingleton<IJobQueue>(provider => new Counting(this, new HangfireJobQueue(provider.GetRequiredService<BatchingPostgreSqlStorage>())));
 
         private sealed class Counting(CountingJobQueue owner, IJobQueue inner) : IJobQueue
         {
@@ -278,6 +279,12 @@ public sealed class CognitoUsersIngressTests(PostgresServer server, MotoServer m
             {
                 Interlocked.Increment(ref owner._count);
                 return inner.EnqueueBatchAsync(jobs, cancellationToken);
+            }
+
+            public string EnqueueBatch<T>(IReadOnlyCollection<T> jobs) where T : notnull
+            {
+                Interlocked.Increment(ref owner._count);
+                return inner.EnqueueBatch(jobs);
             }
         }
     }

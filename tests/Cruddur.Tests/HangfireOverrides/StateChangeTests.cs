@@ -1,19 +1,23 @@
 using System.Reflection;
 using System.Transactions;
+using Cruddur.HangfireOverrides;
 using Cruddur.Shared.Data;
 using Cruddur.Shared.Jobs;
 using Cruddur.Tests.Fixtures;
+using Cruddur.Tests.Hosting;
+using Cruddur.Worker.Hosting;
 using Hangfire;
 using Hangfire.Common;
+using Hangfire.PostgreSql;
 using Hangfire.States;
 using Hangfire.Storage;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace Cruddur.Tests.Hosting;
+namespace Cruddur.Tests.HangfireOverrides;
 
 /// <summary>
-/// The Worker changes a job's state in one transaction (<see cref="LeanStateChanger"/>), and still excludes, and waits for,
+/// The Worker changes a job's state in one transaction (<see cref="OneTransactionStateChanger"/>), and still excludes, and waits for,
 /// a process that takes the library's own lock on the job: an older Worker during a deploy, or the dashboard.
 /// </summary>
 public sealed class StateChangeTests(PostgresServer server)
@@ -62,7 +66,7 @@ public sealed class StateChangeTests(PostgresServer server)
         bool waited;
         string? stateRead;
         // The Worker's state change, up to its writes: the job's lock taken and the job read, in the change's transaction.
-        using (var connection = (LeanPostgreSqlStorage.Connection)storage.GetConnection())
+        using (var connection = (BatchingPostgreSqlStorage.Connection)storage.GetConnection())
         using (var scope = new TransactionScope(TransactionScopeOption.Required, new TransactionOptions { IsolationLevel = IsolationLevel.ReadCommitted }))
         using (connection.LockForStateChange(job, TimeSpan.FromSeconds(5), CancellationToken.None))
         {
@@ -98,10 +102,80 @@ public sealed class StateChangeTests(PostgresServer server)
         Live(new BackgroundJobStateChanger(JobFilterProviders.Providers), library, stock);
         var counters2 = await CountersAsync(db);
 
-        Assert.IsType<LeanStateChanger>(provider.GetRequiredService<IBackgroundJobStateChanger>());
+        Assert.IsType<OneTransactionStateChanger>(provider.GetRequiredService<IBackgroundJobStateChanger>());
         Assert.Equal(await RowsAsync(db, stock, library.JobExpirationTimeout), await RowsAsync(db, lean, storage.JobExpirationTimeout));
         Assert.NotEmpty(Added(counters0, counters1));
         Assert.Equal(Added(counters1, counters2), Added(counters0, counters1));
+    }
+
+    [Fact]
+    public async Task A_state_changes_lock_is_the_row_and_name_the_librarys_lock_takes()
+    {
+        await using var db = await TestDatabase.CreateAsync(server);
+        await using var provider = WorkerStorage(db);
+        var job = await provider.GetRequiredService<IJobQueue>().EnqueueAsync(new RecordJob("named"));
+        var storage = provider.GetRequiredService<BatchingPostgreSqlStorage>();
+
+        string? libraryRow;
+        using (var libraryConnection = HangfireJobs.LibraryStorage(db).GetConnection())
+        using (libraryConnection.AcquireDistributedJobLock(job, TimeSpan.FromSeconds(5)))
+        {
+            libraryRow = await db.ScalarAsync<string>("SELECT resource FROM hangfire.lock WHERE resource LIKE 'hangfire:job:%'");
+        }
+
+        Assert.Equal(storage.JobLockResource(job), libraryRow);
+    }
+
+    [Fact]
+    public async Task The_librarys_writes_join_the_state_changes_transaction_scope_and_commit_only_with_it()
+    {
+        await using var db = await TestDatabase.CreateAsync(server);
+        await using var provider = WorkerStorage(db);
+        var storage = provider.GetRequiredService<JobStorage>();
+
+        void Write(string value, bool complete)
+        {
+            using var scope = new TransactionScope(TransactionScopeOption.Required, new TransactionOptions { IsolationLevel = IsolationLevel.ReadCommitted });
+            using var connection = storage.GetConnection();
+            using var transaction = connection.CreateWriteTransaction();
+            transaction.AddToSet("enlistment", value);
+            transaction.Commit();
+            if (complete)
+            {
+                scope.Complete();
+            }
+        }
+        Write("rolled back", complete: false);
+        Write("committed", complete: true);
+
+        Assert.True(new PostgreSqlStorageOptions().EnableTransactionScopeEnlistment, "the library's default changed");
+        Assert.True(JobStorageServiceCollectionExtensions.StorageOptions(new ConfigurationBuilder().Build()).EnableTransactionScopeEnlistment);
+        Assert.Equal("committed", await db.ScalarAsync<string>("SELECT string_agg(value, ',') FROM hangfire.set WHERE key = 'enlistment'"));
+    }
+
+    [Fact]
+    public async Task The_job_a_state_change_reads_with_its_lock_is_the_job_the_library_reads()
+    {
+        await using var db = await TestDatabase.CreateAsync(server);
+        await using var provider = WorkerStorage(db);
+        var job = await provider.GetRequiredService<IJobQueue>().EnqueueAsync(new RecordJob("read \"once\""));
+        var storage = provider.GetRequiredService<JobStorage>();
+        using var libraryConnection = HangfireJobs.LibraryStorage(db).GetConnection();
+        var theirs = libraryConnection.GetJobData(job);
+
+        JobData? ours;
+        using (var connection = (BatchingPostgreSqlStorage.Connection)storage.GetConnection())
+        using (var scope = new TransactionScope(TransactionScopeOption.Required, new TransactionOptions { IsolationLevel = IsolationLevel.ReadCommitted }))
+        using (connection.LockForStateChange(job, TimeSpan.FromSeconds(5), CancellationToken.None))
+        {
+            ours = connection.GetJobData(job);
+            scope.Complete();
+        }
+
+        Assert.NotNull(ours);
+        Assert.Equal((theirs.State, theirs.CreatedAt, theirs.Job.Type, theirs.Job.Method, theirs.Job.Queue, theirs.LoadException),
+            (ours.State, ours.CreatedAt, ours.Job.Type, ours.Job.Method, ours.Job.Queue, ours.LoadException));
+        Assert.Equal(theirs.Job.Args, ours.Job.Args);
     }
 
     // The job storage as the Worker registers it: its changer, its connections.
@@ -110,7 +184,10 @@ public sealed class StateChangeTests(PostgresServer server)
         var configuration = new ConfigurationBuilder()
             .AddInMemoryCollection(new Dictionary<string, string?> { ["CONNECTION_URL"] = db.Url }).Build();
         var services = new ServiceCollection().AddLogging();
-        services.AddCruddurData(configuration).AddCruddurJobStorage(configuration, runsJobs: true);
+        services.AddCruddurData(configuration)
+            .AddHangfireBookkeepingPool(configuration, poolSize: 12)
+            .AddCruddurJobStorage(configuration, dataSource: HangfireBookkeepingPool.Resolve)
+            .AddOneTransactionStateChanges();
         return services.BuildServiceProvider();
     }
 
@@ -138,14 +215,14 @@ public sealed class StateChangeTests(PostgresServer server)
     private static async Task<List<string>> RowsAsync(TestDatabase db, string job, TimeSpan retention)
     {
         await using var command = db.DataSource.CreateCommand($"""
-            SELECT 'state ' || s.name || ' | ' || coalesce(s.reason, '-') || ' | ' || (SELECT string_agg(k, ',' ORDER BY k) FROM jsonb_object_keys(s.data) k)
+            SELECT 'state ' || (to_jsonb(s) - 'id' - 'jobid' - 'createdat' - 'data')::text || ' | ' || (SELECT string_agg(k, ',' ORDER BY k) FROM jsonb_object_keys(s.data) k)
             FROM hangfire.state s WHERE s.jobid = {job}
             UNION ALL
-            SELECT 'job ' || j.statename || ' | last state ' || (j.stateid = (SELECT max(id) FROM hangfire.state WHERE jobid = j.id))
+            SELECT 'job ' || (to_jsonb(j) - 'id' - 'stateid' - 'createdat' - 'expireat' - 'invocationdata' - 'arguments')::text || ' | last state ' || (j.stateid = (SELECT max(id) FROM hangfire.state WHERE jobid = j.id))
                 || ' | expires ' || coalesce((round(extract(epoch FROM j.expireat - now()) / 60) = {(long)retention.TotalMinutes})::text, 'never')
             FROM hangfire.job j WHERE j.id = {job}
             UNION ALL
-            SELECT 'queue ' || q.queue || ' | fetched ' || (q.fetchedat IS NOT NULL) FROM hangfire.jobqueue q WHERE q.jobid = {job}
+            SELECT 'queue ' || (to_jsonb(q) - 'id' - 'jobid' - 'fetchedat')::text || ' | fetched ' || (q.fetchedat IS NOT NULL) FROM hangfire.jobqueue q WHERE q.jobid = {job}
             UNION ALL
             SELECT 'set ' || key FROM hangfire.set WHERE value = '{job}'
             """);

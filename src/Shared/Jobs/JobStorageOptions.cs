@@ -4,7 +4,7 @@ using Microsoft.Extensions.Configuration;
 namespace Cruddur.Shared.Jobs;
 
 /// <summary>Hangfire's storage settings, the same in the Api and the Worker; measured rather than guessed (docs/benchmarks.md).</summary>
-public sealed class JobStorageSettings
+public sealed class JobStorageOptions
 {
     /// <summary>
     /// How long a job enqueued by another process may wait: latency only; 250 ms keeps the feed fresh without spending
@@ -39,5 +39,5 @@ public sealed class JobStorageSettings
     /// <summary>Drops Hangfire's statistics-history and continuation filters (about 3 statements per job; the dashboard's
     /// history graphs stay empty): off by default (docs/lab/post-path.md, "Hangfire's default filters").</summary>
     [ConfigurationKeyName("HANGFIRE_LEAN_FILTERS")]
-    public bool LeanFilters { get; set; }
+    public bool DropHistoryAndContinuations { get; set; }
 }

@@ -4,7 +4,7 @@ using Microsoft.Extensions.Configuration;
 namespace Cruddur.Shared.Data;
 
 /// <summary>The pools' sizes (<c>CONNECTION_URL</c> itself is read by <see cref="DataServiceCollectionExtensions.ConnectionStringFrom"/>, which explains a bad URL without its password).</summary>
-public sealed class DatabaseSettings
+public sealed class DatabaseOptions
 {
     /// <summary>The main pool's size, and the asynchronous-commit pool's; unset, the process's own default (the Worker's grows with its worker count).</summary>
     [ConfigurationKeyName("DB_POOL_SIZE"), Display(Name = "DB_POOL_SIZE"), Range(1, 1000)]

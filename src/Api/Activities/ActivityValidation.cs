@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 namespace Cruddur.Api.Activities;
 
 /// <summary>The body of <c>POST /api/activities</c>, as the Cruddur frontend sends it. Any field may be missing.</summary>
-public sealed record ActivityPost(
+public sealed record PostActivityRequest(
     [property: JsonPropertyName("user_handle")] string? UserHandle,
     [property: JsonPropertyName("message")] string? Message,
     [property: JsonPropertyName("ttl")] string? Ttl);
@@ -31,7 +31,7 @@ public static class ActivityValidation
     /// The error codes for <paramref name="post"/> that need no database: <c>user_handle_blank</c>,
     /// <c>message_blank</c>, <c>message_exceed_max_chars</c>, <c>ttl_blank</c>, in that order.
     /// </summary>
-    public static List<string> Validate(ActivityPost post)
+    public static List<string> Validate(PostActivityRequest post)
     {
         ArgumentNullException.ThrowIfNull(post);
         var errors = new List<string>();

@@ -3,59 +3,14 @@ using System.Globalization;
 using System.Transactions;
 using Hangfire.Common;
 using Hangfire.PostgreSql;
-using Hangfire.States;
 using Hangfire.Storage;
 using Npgsql;
 using NpgsqlTypes;
 
-namespace Cruddur.Shared.Jobs;
+namespace Cruddur.HangfireOverrides;
 
-/// <summary>
-/// Hangfire.PostgreSql's storage (1.21.1), except in how a new job's rows are written; the rows themselves stay what
-/// the library reads, and a job the library wrote reads here as before (docs/lab/job-bookkeeping.md):
-/// <list type="bullet">
-/// <item>a job's arguments are written once. The library writes them into <c>job.arguments</c> and again inside
-/// <c>job.invocationdata</c>, escaped one level deeper (21.7 kB of a 22 kB <c>invocationdata</c> for 64 posts), though
-/// every reader of the library (<c>GetJobData</c>, the dashboard's monitoring API) replaces that copy with
-/// <c>job.arguments</c> ("Arguments written once");</item>
-/// <item><see cref="CreateEnqueuedJob"/> writes an enqueued job, its Enqueued state and its queue row in one
-/// statement: one round trip and one commit, where the library's client takes six round trips in a transaction
-/// ("One statement per job").</item>
-/// </list>
-/// </summary>
-internal sealed class LeanPostgreSqlStorage(IConnectionFactory connections, PostgreSqlStorageOptions options)
-    : PostgreSqlStorage(connections, options)
+public sealed partial class BatchingPostgreSqlStorage
 {
-    private readonly IConnectionFactory _connections = connections;
-    private readonly PostgreSqlStorageOptions _options = options;
-
-    private readonly string _insertJob = $"""
-        INSERT INTO "{options.SchemaName}"."job" ("invocationdata", "arguments", "createdat", "expireat")
-        VALUES ($1::jsonb, $2::jsonb, $3, $4) RETURNING "id"
-        """;
-
-    private readonly string _insertParameter = $"""
-        INSERT INTO "{options.SchemaName}"."jobparameter" ("jobid", "name", "value") VALUES ($1, $2, $3)
-        """;
-
-    // The rows the library's client writes for Create(job, EnqueuedState): the job (CreateExpiredJob), then in one
-    // transaction its state (SetJobState), no expiry (PersistJob: Enqueued is not final) and its queue row (AddToQueue).
-    // The job takes its state's id from the state's own sequence, as the state's insert cannot update a row inserted
-    // by the same statement; the foreign key on state.jobid is checked at the statement's end, when both rows exist.
-    private readonly string _insertEnqueuedJob = $"""
-        WITH "j" AS (
-            INSERT INTO "{options.SchemaName}"."job" ("stateid", "statename", "invocationdata", "arguments", "createdat")
-            VALUES (nextval(pg_get_serial_sequence('"{options.SchemaName}"."state"', 'id')), $5, $1::jsonb, $2::jsonb, $3)
-            RETURNING "id", "stateid"
-        ), "s" AS (
-            INSERT INTO "{options.SchemaName}"."state" ("id", "jobid", "name", "createdat", "data")
-            SELECT "stateid", "id", $5, $3, $4::jsonb FROM "j"
-        ), "q" AS (
-            INSERT INTO "{options.SchemaName}"."jobqueue" ("jobid", "queue") SELECT "id", $6 FROM "j"
-        )
-        SELECT "id" FROM "j"
-        """;
-
     // A state change's lock (see Connection.LockForStateChange): the library's lock row, inserted and deleted by the state
     // change's own transaction, and a holder's row older than DistributedLockTimeout deleted, as the library deletes it.
     private readonly string _insertLock = $"""
@@ -74,70 +29,14 @@ internal sealed class LeanPostgreSqlStorage(IConnectionFactory connections, Post
         SELECT "statename", "createdat" FROM "{options.SchemaName}"."job" WHERE "id" = $1
         """;
 
-    /// <summary>The SQL of a state change's writes, in this storage's schema (<see cref="LeanStateChanger"/>).</summary>
-    public StateWriteSql StateWrites { get; } = new(options.SchemaName);
-
-    public override IStorageConnection GetConnection() => new Connection(this);
-
-    /// <summary>
-    /// Stores <paramref name="job"/> enqueued on <paramref name="queue"/> with one statement, and returns its id once it
-    /// is committed. What the library's client does besides writing rows is left out, and Cruddur needs none of it: its
-    /// client filters (Cruddur registers none) and the state machine's election and apply filters, which for a new
-    /// Enqueued job do nothing (Hangfire's retry, statistics and continuations filters act on later states).
-    /// </summary>
-    public string CreateEnqueuedJob(Job job, string queue)
-    {
-        ArgumentNullException.ThrowIfNull(job);
-        var (invocation, arguments) = Serialize(job);
-        var state = new EnqueuedState(queue);
-        var createdAt = DateTime.UtcNow;
-        using var connection = OpenConnection();
-        using var insert = new NpgsqlCommand(_insertEnqueuedJob, connection);
-        insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = invocation });
-        insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = arguments });
-        insert.Parameters.Add(new NpgsqlParameter<DateTime> { TypedValue = createdAt });
-        insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = SerializationHelper.Serialize(state.SerializeData()) });
-        insert.Parameters.Add(new NpgsqlParameter<string> { TypedValue = state.Name });
-        insert.Parameters.Add(new NpgsqlParameter<string> { TypedValue = queue });
-        return ((long)insert.ExecuteScalar()!).ToString(CultureInfo.InvariantCulture);
-    }
-
-    // The factory hands an open connection when it waits out outages (the Worker's), a closed one otherwise (the Api's).
-    private NpgsqlConnection OpenConnection()
-    {
-        var connection = _connections.GetOrCreateConnection();
-        if (connection.State != System.Data.ConnectionState.Open)
-        {
-            try
-            {
-                connection.Open();
-            }
-            catch
-            {
-                connection.Dispose();
-                throw;
-            }
-        }
-        return connection;
-    }
-
-    // The invocation data without its copy of the arguments, and the arguments.
-    private static (string Invocation, string Arguments) Serialize(Job job)
-    {
-        var invocation = InvocationData.SerializeJob(job);
-        var arguments = invocation.Arguments;
-        invocation.Arguments = null;
-        return (SerializationHelper.Serialize(invocation), string.IsNullOrEmpty(arguments) ? "[]" : arguments);
-    }
-
-    internal sealed class Connection(LeanPostgreSqlStorage storage) : PostgreSqlConnection(storage)
+    public sealed class Connection(BatchingPostgreSqlStorage storage) : PostgreSqlConnection(storage)
     {
         // The job a state change locked and read (LockForStateChange), handed to the library's changer by GetJobData; and the
         // job's deserialized call, which never changes, so a second state change of the same job need not read it again.
         private (string Id, bool Found, string? State, DateTime CreatedAt)? _locked;
         private (string Id, Job? Job, JobLoadException? Error)? _call;
 
-        public LeanPostgreSqlStorage Storage => storage;
+        public BatchingPostgreSqlStorage Storage => storage;
 
         /// <summary>
         /// Opens a connection enlisted in the ambient transaction, takes <paramref name="jobId"/>'s state lock in it and reads
@@ -154,7 +53,7 @@ internal sealed class LeanPostgreSqlStorage(IConnectionFactory connections, Post
             {
                 connection.EnlistTransaction(Transaction.Current ?? throw new InvalidOperationException("A state change runs in a transaction scope."));
                 var id = long.Parse(jobId, CultureInfo.InvariantCulture);
-                var resource = $"{storage._options.SchemaName}:job:{jobId}:state-lock";
+                var resource = storage.JobLockResource(jobId);
                 var readCall = _call?.Id != jobId;
                 var waited = Stopwatch.StartNew();
                 while (!TryLockAndRead(connection, resource, id, readCall))

@@ -5,15 +5,15 @@ using Hangfire.PostgreSql;
 using Hangfire.States;
 using Npgsql;
 
-namespace Cruddur.Shared.Jobs;
+namespace Cruddur.HangfireOverrides;
 
 /// <summary>
 /// Hangfire's state changer (<see cref="BackgroundJobStateChanger"/>: its filters, its state machine and its checks, unchanged)
-/// run inside one transaction of <see cref="LeanPostgreSqlStorage"/>: the job's lock, its read and the new state's writes
+/// run inside one transaction of <see cref="BatchingPostgreSqlStorage"/>: the job's lock, its read and the new state's writes
 /// commit together. Hangfire.PostgreSql gives a state change a transaction of its own for each of the lock's delete of an
 /// expired holder, its insert, the writes and the lock's release, and one round trip to each write: Processing 9-10 round
-/// trips and 4 commits, Succeeded 12-13; this takes 4 and 1 for either, its writes sent in one batch (docs/lab/job-bookkeeping.md,
-/// "One transaction per state change" and "A state change's writes in one round trip"). The job's call is read and
+/// trips and 4 commits, Succeeded 12-13; this takes 4 and 1 for either, its writes sent in one batch (docs/architecture.md,
+/// "Hangfire overrides"; docs/upstream/hangfire-postgresql-one-batch-per-commit.md). The job's call is read and
 /// deserialized once per Worker invocation instead of at each of its two state changes.
 /// <para>
 /// What takes the library's own path: a change whose caller brings its own transaction, Hangfire's last resort after failed
@@ -22,7 +22,7 @@ namespace Cruddur.Shared.Jobs;
 /// it) and Hangfire's slow-filter profiler.
 /// </para>
 /// </summary>
-internal sealed class LeanStateChanger(IJobFilterProvider filters) : IBackgroundJobStateChanger
+public sealed class OneTransactionStateChanger(IJobFilterProvider filters) : IBackgroundJobStateChanger
 {
     // BackgroundJobStateChanger's own wait for a job's lock.
     private static readonly TimeSpan LockTimeout = TimeSpan.FromMinutes(15);
@@ -32,14 +32,17 @@ internal sealed class LeanStateChanger(IJobFilterProvider filters) : IBackground
     public IState? ChangeState(StateChangeContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        if (context.Transaction is not null || context.DisableFilters || context.Connection is not LeanPostgreSqlStorage.Connection connection)
+        // The library's write transaction joins the change's scope only with EnableTransactionScopeEnlistment (its default):
+        // without it, the writes would commit apart from the lock.
+        if (context.Transaction is not null || context.DisableFilters || context.Connection is not BatchingPostgreSqlStorage.Connection connection
+            || !connection.Storage.EnlistsInTransactionScope)
         {
             return _changer.ChangeState(context);
         }
 
         // The library's write transaction joins this scope (EnableTransactionScopeEnlistment), so its writes commit with the
         // lock, when the scope ends, before the connection goes back to the pool.
-        LeanPostgreSqlStorage.Connection.JobLock? locked = null;
+        BatchingPostgreSqlStorage.Connection.JobLock? locked = null;
         try
         {
             var inTransaction = default(StateChangeContext);
@@ -75,7 +78,7 @@ internal sealed class LeanStateChanger(IJobFilterProvider filters) : IBackground
     // batch at Commit, where the library sends each as its own round trip: its SQL, in the order the changer wrote them.
     // The rarer writes (sets, lists, hashes, queues) take the library's path after them, in the same transaction;
     // no write of a state change reads another's result, so the order between the two groups does not matter.
-    private sealed class LockedTransaction(LeanPostgreSqlStorage storage, NpgsqlConnection connection, string jobId)
+    private sealed class LockedTransaction(BatchingPostgreSqlStorage storage, NpgsqlConnection connection, string jobId)
         : PostgreSqlWriteOnlyTransaction(storage, () => connection)
     {
         private readonly StateWriteSql _sql = storage.StateWrites;
@@ -143,41 +146,4 @@ internal sealed class LeanStateChanger(IJobFilterProvider filters) : IBackground
         // The library's JsonParameter: an empty data object is stored as {}.
         private static string StateData(IState state) => SerializationHelper.Serialize(state.SerializeData()) is { Length: > 0 } data ? data : "{}";
     }
-}
-
-/// <summary>The library's SQL for the writes of a state change (<c>PostgreSqlWriteOnlyTransaction</c>), with positional parameters.</summary>
-internal sealed class StateWriteSql(string schema)
-{
-    public string SetJobState { get; } = $"""
-        WITH "s" AS (
-            INSERT INTO "{schema}"."state" ("jobid", "name", "reason", "createdat", "data")
-            VALUES ($1, $2, $3, $4, $5::jsonb) RETURNING "id"
-        )
-        UPDATE "{schema}"."job" "j" SET "stateid" = "s"."id", "statename" = $2 FROM "s" WHERE "j"."id" = $1
-        """;
-
-    public string AddJobState { get; } = $"""
-        INSERT INTO "{schema}"."state" ("jobid", "name", "reason", "createdat", "data")
-        VALUES ($1, $2, $3, $4, $5::jsonb)
-        """;
-
-    public string ExpireJob { get; } = $"""
-        UPDATE "{schema}"."job" SET "expireat" = NOW() + $2 * INTERVAL '1 second'
-        WHERE "id" = $1
-        """;
-
-    public string PersistJob { get; } = $"""
-        UPDATE "{schema}"."job" SET "expireat" = NULL
-        WHERE "id" = $1
-        """;
-
-    public string AddToCounter { get; } = $"""
-        INSERT INTO "{schema}"."counter" ("key", "value")
-        VALUES ($1, $2)
-        """;
-
-    public string AddToExpiringCounter { get; } = $"""
-        INSERT INTO "{schema}"."counter" ("key", "value", "expireat")
-        VALUES ($1, $2, NOW() + $3 * INTERVAL '1 second')
-        """;
 }

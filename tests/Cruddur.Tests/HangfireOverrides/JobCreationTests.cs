@@ -1,20 +1,24 @@
+using Cruddur.HangfireOverrides;
 using Cruddur.Shared.Activities;
 using Cruddur.Shared.Data;
 using Cruddur.Shared.Jobs;
 using Cruddur.Tests.Fixtures;
-using Microsoft.Extensions.Configuration;
 using Hangfire;
 using Hangfire.Common;
+using Hangfire.PostgreSql;
+using Hangfire.PostgreSql.Factories;
 using Hangfire.States;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
 
-namespace Cruddur.Tests.Hosting;
+namespace Cruddur.Tests.HangfireOverrides;
 
 /// <summary>
 /// Enqueueing (the Api's group commit, a Worker's own enqueues) stores a job with one statement: its row, its Enqueued
 /// state and its queue row, which Hangfire.PostgreSql's client writes in six round trips, so an enqueue that fails
 /// half-way leaves nothing behind, and the rows are the ones the library's client writes. A job's arguments are written
-/// once (<see cref="LeanPostgreSqlStorage"/>), and every reader of the library still finds them.
+/// once (<see cref="BatchingPostgreSqlStorage"/>), and every reader of the library still finds them.
 /// </summary>
 public sealed class JobCreationTests(PostgresServer server)
 {
@@ -63,6 +67,14 @@ public sealed class JobCreationTests(PostgresServer server)
             """;
         Assert.Equal($"Enqueued | t | t | Enqueued | t | {CreateActivityJob.Queue} | t | {CreateActivityJob.Queue}", await db.ScalarAsync<string>(Rows + theirs));
         Assert.Equal(await db.ScalarAsync<string>(Rows + theirs), await db.ScalarAsync<string>(Rows + ours));
+        // Every column of the three rows, new ones included, but ids and times.
+        const string AllColumns = """
+            SELECT concat_ws(' | ', to_jsonb(j) - 'id' - 'stateid' - 'createdat' - 'invocationdata', j.invocationdata - 'Arguments',
+                             to_jsonb(s) - 'id' - 'jobid' - 'createdat' - 'data', s.data - 'EnqueuedAt',
+                             (SELECT string_agg((to_jsonb(q) - 'id' - 'jobid')::text, ',') FROM hangfire.jobqueue q WHERE q.jobid = j.id))
+            FROM hangfire.job j JOIN hangfire.state s ON s.id = j.stateid WHERE j.id =
+            """;
+        Assert.Equal(await db.ScalarAsync<string>(AllColumns + theirs), await db.ScalarAsync<string>(AllColumns + ours));
         Assert.Equal(1L, await db.ScalarAsync<long>($"SELECT count(*) FROM hangfire.state WHERE jobid = {ours}"));
         var details = storage.GetMonitoringApi().JobDetails(ours); // the dashboard's page
         var enqueued = Assert.Single(details.History);
@@ -110,6 +122,100 @@ public sealed class JobCreationTests(PostgresServer server)
             }
             Assert.Equal("test", connection.GetJobParameter(withParameter, "Origin"));
         }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task An_enqueue_notifies_the_new_job_channel_exactly_when_the_librarys_enqueue_does(bool longPolling)
+    {
+        await using var db = await TestDatabase.CreateAsync(server);
+        var options = JobStorageServiceCollectionExtensions.StorageOptions(new ConfigurationBuilder().Build());
+        options.EnableLongPolling = longPolling;
+        var connectionString = ConnectionUrl.Parse(db.Url).ConnectionString;
+        var ours = new BatchingPostgreSqlStorage(new NpgsqlConnectionFactory(connectionString, options), options);
+        var library = new PostgreSqlStorage(new NpgsqlConnectionFactory(connectionString, options), options);
+        var call = DispatchOf(JobPayload.Serialize(OnePost("notify")));
+
+        var fromOurs = await NotificationsAsync(db, () => ours.CreateEnqueuedJob(call, CreateActivityJob.Queue));
+        var fromTheLibrary = await NotificationsAsync(db, () => new BackgroundJobClient(library).Create(call, new EnqueuedState(CreateActivityJob.Queue)));
+
+        Assert.Equal(longPolling ? 1 : 0, fromTheLibrary);
+        Assert.Equal(fromTheLibrary, fromOurs);
+    }
+
+    [Fact]
+    public async Task An_enqueue_wakes_this_processs_fetchers_of_its_queue_as_the_librarys_commit_does()
+    {
+        await using var db = await TestDatabase.CreateAsync(server);
+        var options = JobStorageServiceCollectionExtensions.StorageOptions(new ConfigurationBuilder().Build());
+        options.QueuePollInterval = TimeSpan.FromSeconds(30); // a fetcher that is not woken waits this long
+        var storage = new BatchingPostgreSqlStorage(new NpgsqlConnectionFactory(ConnectionUrl.Parse(db.Url).ConnectionString, options), options);
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(40));
+        var fetching = Task.Run(() =>
+        {
+            using var connection = storage.GetConnection();
+            using var fetched = connection.FetchNextJob(["wake-test"], cancel.Token);
+            fetched.RemoveFromQueue();
+            return fetched.JobId;
+        });
+        await Task.Delay(TimeSpan.FromSeconds(1)); // the fetcher found nothing and waits
+
+        var job = storage.CreateEnqueuedJob(DispatchOf("[]"), "wake-test");
+
+        Assert.Equal(job, await fetching.WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
+    public async Task A_job_created_with_parameters_has_the_rows_the_librarys_CreateExpiredJob_writes()
+    {
+        await using var db = await TestDatabase.CreateAsync(server);
+        await using var provider = AsTheApi(db);
+        var call = DispatchOf(JobPayload.Serialize(OnePost("parameters")));
+        var parameters = new Dictionary<string, string> { ["Origin"] = "test", ["Empty"] = null! };
+        var createdAt = DateTime.UtcNow;
+        string ours, theirs;
+        using (var connection = provider.GetRequiredService<JobStorage>().GetConnection())
+        {
+            ours = connection.CreateExpiredJob(call, parameters, createdAt, TimeSpan.FromHours(1));
+        }
+        using (var connection = HangfireJobs.LibraryStorage(db).GetConnection())
+        {
+            theirs = connection.CreateExpiredJob(call, parameters, createdAt, TimeSpan.FromHours(1));
+        }
+
+        // Every column of both tables but the ids, new ones included, and invocationdata without the library's second copy
+        // of the arguments.
+        const string Rows = """
+            SELECT concat_ws(' | ', to_jsonb(j) - 'id' - 'invocationdata', j.invocationdata - 'Arguments',
+                             (SELECT string_agg((to_jsonb(p) - 'id' - 'jobid')::text, ',' ORDER BY p.name) FROM hangfire.jobparameter p WHERE p.jobid = j.id))
+            FROM hangfire.job j WHERE j.id =
+            """;
+        Assert.Equal(await db.ScalarAsync<string>(Rows + theirs), await db.ScalarAsync<string>(Rows + ours));
+    }
+
+    [Fact]
+    public void No_global_client_filter_is_registered_that_the_one_statement_enqueue_would_skip()
+    {
+        HangfireGlobals.Configure(new ConfigurationBuilder().Build());
+
+        Assert.Empty(GlobalJobFilters.Filters.Where(f => f.Instance is Hangfire.Client.IClientFilter).Select(f => f.Instance.GetType().Name));
+    }
+
+    private static async Task<int> NotificationsAsync(TestDatabase db, Action enqueue)
+    {
+        await using var listener = await db.DataSource.OpenConnectionAsync();
+        var received = 0;
+        listener.Notification += (_, e) => received += e.Channel == BatchingPostgreSqlStorage.NewJobChannel ? 1 : 0;
+        await using (var listen = new NpgsqlCommand($"LISTEN {BatchingPostgreSqlStorage.NewJobChannel}", listener))
+        {
+            await listen.ExecuteNonQueryAsync();
+        }
+        enqueue();
+        while (await listener.WaitAsync(TimeSpan.FromSeconds(1)))
+        {
+        }
+        return received;
     }
 
     private static CreateActivityJob[] OnePost(string message) =>

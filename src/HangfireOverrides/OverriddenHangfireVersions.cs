@@ -1,0 +1,28 @@
+namespace Cruddur.HangfireOverrides;
+
+/// <summary>
+/// The versions whose internals the files of this project copy or rely on: its SQL is Hangfire.PostgreSql's, its lock is the
+/// library's row and name, its state changer hands Hangfire.Core's its transaction. A test fails when the packages in use
+/// differ from these; on an upgrade, re-check <see cref="FilesToRecheck"/> against the new sources (docs/architecture.md,
+/// "Hangfire overrides"), then change these numbers.
+/// </summary>
+public static class OverriddenHangfireVersions
+{
+    public const string HangfireCore = "1.8.25";
+
+    public const string HangfirePostgreSql = "1.21.1";
+
+    /// <summary>Each file of this project, with what in the library it depends on.</summary>
+    public static IReadOnlyList<string> FilesToRecheck { get; } =
+    [
+        "src/HangfireOverrides/BatchingPostgreSqlStorage.cs: the job, state and queue inserts (PostgreSqlConnection.CreateExpiredJob, "
+            + "PostgreSqlWriteOnlyTransaction.SetJobState/AddToQueue, PostgreSqlJobQueue.Enqueue's NOTIFY and _queueEventRegistry), "
+            + "the columns GetJobData and the monitoring API read",
+        "src/HangfireOverrides/BatchingPostgreSqlStorage.Connection.cs: the lock row and its name {schema}:job:{id}:state-lock "
+            + "(PostgreSqlDistributedLock), EnableTransactionScopeEnlistment's default, GetJobData, CreateExpiredJob's parameters",
+        "src/HangfireOverrides/OneTransactionStateChanger.cs: BackgroundJobStateChanger taking the job's lock through a supplied "
+            + "transaction (Hangfire.Core), the write-only transaction's Commit and its queued writes",
+        "src/HangfireOverrides/StateWriteSql.cs: PostgreSqlWriteOnlyTransaction's SetJobState, AddJobState, ExpireJob, PersistJob "
+            + "and counter SQL",
+    ];
+}

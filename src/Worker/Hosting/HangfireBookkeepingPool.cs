@@ -1,0 +1,40 @@
+using Cruddur.Shared.Data;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace Cruddur.Worker.Hosting;
+
+/// <summary>
+/// The Worker's pool for Hangfire's own writes (fetches, heartbeats, state changes, locks, counters): the main pool's
+/// settings with <c>synchronous_commit=off</c>, so they no longer wait for the disk: 6 of a job's 8 WAL flushes
+/// (docs/architecture.md, "Measured facts"). A crash of the server loses at most its last fraction of a second of them, never
+/// a torn write, and they stay in order with every other commit. This loses nothing: the job itself was committed durably by
+/// the process that created it; a function's own writes use the main pool and are durable when it returns; and lost
+/// bookkeeping leaves the job unfinished in Hangfire's eyes, so it runs again after the invisibility timeout (and enqueues
+/// again any job it had split out), and every function is idempotent. A process whose callers are promised a job (the Api's
+/// 202) keeps the main pool.
+/// </summary>
+internal static class HangfireBookkeepingPool
+{
+    private const string Key = "hangfire-bookkeeping";
+
+    public static IServiceCollection AddHangfireBookkeepingPool(this IServiceCollection services, IConfiguration configuration, int poolSize)
+    {
+        services.AddKeyedSingleton(Key, (provider, _) =>
+        {
+            // A startup option, not a SET: Npgsql's reset on returning a connection to the pool (RESET ALL) keeps it.
+            var connection = DataServiceCollectionExtensions.MainConnection(configuration, poolSize);
+            connection.Options = $"{connection.Options} -c synchronous_commit=off".Trim();
+            // Hangfire sets no session state to reset, and enlists its connections in a transaction scope itself: a state
+            // change's scope (OneTransactionStateChanger) holds one connection, and any other the filters open reads outside it.
+            connection.NoResetOnClose = true;
+            connection.Enlist = false;
+            connection.ApplicationName = $"{connection.ApplicationName} (async commit)";
+            return DataServiceCollectionExtensions.BuildDataSource(connection, provider);
+        });
+        return services;
+    }
+
+    public static NpgsqlDataSource Resolve(IServiceProvider provider) => provider.GetRequiredKeyedService<NpgsqlDataSource>(Key);
+}
