@@ -29,17 +29,31 @@ public sealed class UserStore(Db db, ResiliencePipelineProvider<string> pipeline
             ["email"] = job.Email,
             ["cognito_user_id"] = job.CognitoUserId,
         };
+        Task<Guid> UpsertOnceAsync() => _writes.ExecuteAsync(
+            async token => await db.QueryCommitAsync<Guid>(sql, parameters, token),
+            cancellationToken).AsTask();
         try
         {
-            return await _writes.ExecuteAsync(
-                async token => await db.QueryCommitAsync<Guid>(sql, parameters, token),
-                cancellationToken);
+            return await UpsertOnceAsync();
         }
-        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation && e.ConstraintName == HandleTakenException.Constraint)
+        catch (PostgresException e) when (IsHandleTaken(e))
+        {
+            // Two Workers inserting the same new user at once: the second waits on users_handle_key for the first's
+            // commit and reports the handle taken before ON CONFLICT (cognito_user_id) sees the row. Run once more: the
+            // row is there now, and the upsert updates it. A handle another user holds fails again, for good.
+        }
+        try
+        {
+            return await UpsertOnceAsync();
+        }
+        catch (PostgresException e) when (IsHandleTaken(e))
         {
             throw new HandleTakenException(job.Handle, job.CognitoUserId, e);
         }
     }
+
+    private static bool IsHandleTaken(PostgresException e) =>
+        e.SqlState == PostgresErrorCodes.UniqueViolation && e.ConstraintName == HandleTakenException.Constraint;
 }
 
 /// <summary>
