@@ -250,7 +250,8 @@ public sealed class SignedInPostTests(PostgresServer server, MotoServer moto) : 
         Assert.InRange(keys.Requests, fetches, fetches + 1);
     }
 
-    private static string Jwks(params (RSA Key, string Id)[] keys) => new JsonObject
+    /// <summary>A JWKS document serving the public halves of <paramref name="keys"/>, as a Cognito pool serves its keys.</summary>
+    internal static string Jwks(params (RSA Key, string Id)[] keys) => new JsonObject
     {
         ["keys"] = new JsonArray([.. keys.Select(k =>
         {

@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json.Nodes;
 using Cruddur.Api.Authentication;
 using Cruddur.Tests.Fixtures;
 using Microsoft.Extensions.DependencyInjection;
@@ -37,7 +36,7 @@ public sealed class ValidatedTokenCacheTests(PostgresServer server, MotoServer m
     {
         _db = await TestDatabase.CreateAsync(server, seed: true);
         await _db.ExecuteAsync($"INSERT INTO users (display_name, handle, email, cognito_user_id) VALUES ('Cache Example', 'cache', 'cache@example.com', '{Sub}')");
-        _keys = IpEchoServer.Start(Jwks((_first, "first")));
+        _keys = IpEchoServer.Start(SignedInPostTests.Jwks((_first, "first")));
         _api = new ApiFactory(_db.Url, new Dictionary<string, string?>(moto.Environment)
         {
             ["AWS_ENDPOINT_URL"] = _keys.Url,
@@ -130,7 +129,7 @@ public sealed class ValidatedTokenCacheTests(PostgresServer server, MotoServer m
         Assert.Equal(1L, _cache.Hits);
 
         // The pool rotates: only the new key is published, and a token signed with it makes the Api fetch the keys again.
-        _keys.Answer = Jwks((_rotated, "rotated"));
+        _keys.Answer = SignedInPostTests.Jwks((_rotated, "rotated"));
         await Eventually.ReachesAsync(async () => (await PostAsync(Token(_rotated, "rotated", DateTime.UtcNow.AddHours(1)))).StatusCode,
             status => status == HttpStatusCode.Accepted, "a token signed with the rotated key to be accepted");
 
@@ -188,23 +187,6 @@ public sealed class ValidatedTokenCacheTests(PostgresServer server, MotoServer m
         Claims = new Dictionary<string, object> { ["sub"] = Sub, ["token_use"] = "access", ["client_id"] = Client, ["jti"] = Guid.NewGuid().ToString() },
         SigningCredentials = new SigningCredentials(new RsaSecurityKey(key) { KeyId = kid }, SecurityAlgorithms.RsaSha256),
     });
-
-    private static string Jwks(params (RSA Key, string Id)[] keys) => new JsonObject
-    {
-        ["keys"] = new JsonArray([.. keys.Select(k =>
-        {
-            var p = k.Key.ExportParameters(includePrivateParameters: false);
-            return (JsonNode)new JsonObject
-            {
-                ["kty"] = "RSA",
-                ["alg"] = "RS256",
-                ["use"] = "sig",
-                ["kid"] = k.Id,
-                ["n"] = Base64UrlEncoder.Encode(p.Modulus),
-                ["e"] = Base64UrlEncoder.Encode(p.Exponent),
-            };
-        })]),
-    }.ToJsonString();
 
     /// <summary>The token with one character in the middle of one of its three parts changed.</summary>
     private static string ChangeOneByte(string token, int part)
