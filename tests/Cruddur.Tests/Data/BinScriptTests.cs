@@ -150,7 +150,8 @@ public class BinScriptTests(PostgresServer server)
 
     private static Dictionary<string, string?> Env(string url) => new() { ["CONNECTION_URL"] = url };
 
-    private static async Task<(long Users, long Activities)> CountsAsync(string url)
+    /// <summary>How many users and activities the database at <paramref name="url"/> holds.</summary>
+    internal static async Task<(long Users, long Activities)> CountsAsync(string url)
     {
         await using var connection = new NpgsqlConnection(ConnectionUrl.Parse(url).ConnectionString + ";Pooling=false");
         await connection.OpenAsync();
@@ -160,7 +161,8 @@ public class BinScriptTests(PostgresServer server)
         return (reader.GetInt64(0), reader.GetInt64(1));
     }
 
-    private static async Task ExecuteAsync(string url, string sql)
+    /// <summary>Runs <paramref name="sql"/> on the database at <paramref name="url"/>, without a pool.</summary>
+    internal static async Task ExecuteAsync(string url, string sql)
     {
         await using var connection = new NpgsqlConnection(ConnectionUrl.Parse(url).ConnectionString + ";Pooling=false");
         await connection.OpenAsync();

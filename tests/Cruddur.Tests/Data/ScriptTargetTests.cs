@@ -17,7 +17,7 @@ public class ScriptTargetTests(PostgresServer server)
     public async Task Every_database_script_run_as_a_person_types_it_changes_only_the_named_database_even_with_bin_up_running()
     {
         await using var binUp = await PostgresServer.StartOwnAsync(BinUpPort, "password");
-        await ExecuteAsync(binUp.AdminUrl, "CREATE DATABASE cruddur");
+        await BinScriptTests.ExecuteAsync(binUp.AdminUrl, "CREATE DATABASE cruddur");
         var binUpBefore = await SnapshotAsync(binUp);
         var development = server.UrlForNewDatabase("told");
         var production = server.UrlForNewDatabase("toldprod");
@@ -40,8 +40,8 @@ public class ScriptTargetTests(PostgresServer server)
             Assert.True(result.ExitCode == 0, $"bin/{script} {string.Join(' ', arguments)}: {result}");
         }
 
-        Assert.Equal((2L, 1L), await CountsAsync(development));
-        Assert.Equal((2L, 1L), await CountsAsync(production));
+        Assert.Equal((2L, 1L), await BinScriptTests.CountsAsync(development));
+        Assert.Equal((2L, 1L), await BinScriptTests.CountsAsync(production));
         Assert.Equal(binUpBefore, await SnapshotAsync(binUp));
     }
 
@@ -125,23 +125,5 @@ public class ScriptTargetTests(PostgresServer server)
             lines.Add($"{database}: {await tables.ExecuteScalarAsync()}");
         }
         return string.Join('\n', lines);
-    }
-
-    private static async Task<(long Users, long Activities)> CountsAsync(string url)
-    {
-        await using var connection = new NpgsqlConnection(ConnectionUrl.Parse(url).ConnectionString + ";Pooling=false");
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand("SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM activities)", connection);
-        await using var reader = await command.ExecuteReaderAsync();
-        await reader.ReadAsync();
-        return (reader.GetInt64(0), reader.GetInt64(1));
-    }
-
-    private static async Task ExecuteAsync(string url, string sql)
-    {
-        await using var connection = new NpgsqlConnection(ConnectionUrl.Parse(url).ConnectionString + ";Pooling=false");
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        await command.ExecuteNonQueryAsync();
     }
 }
