@@ -1,3 +1,4 @@
+using Cruddur.Shared.Data;
 using Cruddur.Shared.Resilience;
 using Microsoft.AspNetCore.Diagnostics;
 
@@ -17,6 +18,7 @@ internal sealed class DatabaseUnavailableHandler(IProblemDetailsService problems
         {
             return false;
         }
+        DatabaseDiskFull.Note(exception);
         logger.LogWarning("Database unavailable for {Method} {Path}: {Error}", httpContext.Request.Method, httpContext.Request.Path, TransientErrors.Describe(exception));
         httpContext.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
         httpContext.Response.Headers.RetryAfter = "5";

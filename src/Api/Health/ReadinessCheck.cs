@@ -1,3 +1,4 @@
+using Cruddur.Shared.Data;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Npgsql;
 
@@ -6,7 +7,8 @@ namespace Cruddur.Api.Health;
 /// <summary>
 /// Ready when Postgres answers and Hangfire's storage (its schema, installed by a Worker's migration) is there. One
 /// statement bounded by <see cref="Timeout"/>: over a silent network it would otherwise wait for Npgsql's timeouts,
-/// and a probe must answer within the platform's timeout.
+/// and a probe must answer within the platform's timeout. A failed probe names a full disk when this process met one
+/// (<see cref="DatabaseDiskFull"/>): PostgreSQL stops when its WAL cannot be written, and then only refuses.
 /// </summary>
 internal sealed class ReadinessCheck(NpgsqlDataSource dataSource) : IHealthCheck
 {
@@ -20,13 +22,15 @@ internal sealed class ReadinessCheck(NpgsqlDataSource dataSource) : IHealthCheck
         try
         {
             await using var command = dataSource.CreateCommand("SELECT to_regclass('hangfire.job') IS NOT NULL");
-            return (bool)(await command.ExecuteScalarAsync(timeout.Token))!
+            var installed = (bool)(await command.ExecuteScalarAsync(timeout.Token))!;
+            DatabaseDiskFull.Clear();
+            return installed
                 ? HealthCheckResult.Healthy("Postgres and Hangfire storage reachable")
                 : HealthCheckResult.Unhealthy("Hangfire's tables are missing: start a Worker (it migrates) or run bin/db-schema-load");
         }
         catch (Exception e) when (e is NpgsqlException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
-            return HealthCheckResult.Unhealthy($"Postgres unreachable: {e.Message}");
+            return HealthCheckResult.Unhealthy(DatabaseDiskFull.UnhealthyReason(e));
         }
     }
 

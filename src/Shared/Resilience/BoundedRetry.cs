@@ -1,3 +1,4 @@
+using Cruddur.Shared.Data;
 using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.Retry;
@@ -29,7 +30,8 @@ public static class BoundedRetry
     /// <summary>
     /// The one retry shape of this codebase: a total timeout around exponential retries with jitter of the
     /// errors <see cref="TransientErrors.IsTransient"/> accepts (or of what <paramref name="shouldHandle"/> says), each retry
-    /// logged as a warning naming <paramref name="what"/> (or as <paramref name="onRetry"/> tells it).
+    /// logged as a warning naming <paramref name="what"/> (or as <paramref name="onRetry"/> tells it). A disk_full error is also
+    /// noted for the health checks (<see cref="DatabaseDiskFull"/>).
     /// </summary>
     public static ResiliencePipelineBuilder AddBoundedRetry(
         this ResiliencePipelineBuilder pipeline, RetryBounds bounds, ILogger logger, string what,
@@ -48,8 +50,13 @@ public static class BoundedRetry
             UseJitter = true,
             Delay = bounds.FirstDelay,
             MaxDelay = bounds.MaxDelay,
-            OnRetry = onRetry ?? (retry =>
+            OnRetry = retry =>
             {
+                DatabaseDiskFull.Note(retry.Outcome.Exception); // for the health checks: once PostgreSQL stops, only this error says why
+                if (onRetry is not null)
+                {
+                    return onRetry(retry);
+                }
                 if (bounds.Unlimited)
                 {
                     logger.LogWarning("{What}: transient error ({Error}); retry {Attempt} in {Delay:0} ms",
@@ -61,7 +68,7 @@ public static class BoundedRetry
                         what, TransientErrors.Describe(retry.Outcome.Exception), retry.AttemptNumber + 1, bounds.MaxRetryAttempts, retry.RetryDelay.TotalMilliseconds);
                 }
                 return default;
-            }),
+            },
         });
         if (bounds.AttemptTimeout is { } attempt)
         {

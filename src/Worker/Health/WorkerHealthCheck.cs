@@ -1,3 +1,4 @@
+using Cruddur.Shared.Data;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Npgsql;
 
@@ -6,7 +7,8 @@ namespace Cruddur.Worker.Health;
 /// <summary>
 /// Healthy when this process's Hangfire server has heartbeated lately, which also proves Postgres answers. One
 /// statement on the process's own pool, bounded by <see cref="Timeout"/>: Hangfire's storage API would wait out an
-/// outage (<c>DATABASE_OUTAGE_WAIT_SECONDS</c>), and a probe must answer within the platform's timeout.
+/// outage (<c>DATABASE_OUTAGE_WAIT_SECONDS</c>), and a probe must answer within the platform's timeout. A failed probe
+/// names a full disk when this process met one (<see cref="DatabaseDiskFull"/>).
 /// </summary>
 internal sealed class WorkerHealthCheck(NpgsqlDataSource dataSource) : IHealthCheck
 {
@@ -33,10 +35,11 @@ internal sealed class WorkerHealthCheck(NpgsqlDataSource dataSource) : IHealthCh
                 "SELECT extract(epoch FROM now() - max(lastheartbeat))::float8 FROM hangfire.server WHERE starts_with(id, $1)");
             command.Parameters.Add(new NpgsqlParameter { Value = ServerIdPrefix });
             age = await command.ExecuteScalarAsync(timeout.Token) as double?;
+            DatabaseDiskFull.Clear();
         }
         catch (Exception e) when (e is NpgsqlException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
-            return HealthCheckResult.Unhealthy($"Postgres unreachable: {e.Message}");
+            return HealthCheckResult.Unhealthy(DatabaseDiskFull.UnhealthyReason(e));
         }
         return age switch
         {
