@@ -83,6 +83,7 @@ public sealed class OneTransactionStateChanger(IJobFilterProvider filters) : IBa
     {
         private readonly StateWriteSql _sql = storage.StateWrites;
         private readonly NpgsqlBatch _writes = new(connection);
+        private bool _durable;
 
         public override void AcquireDistributedLock(string resource, TimeSpan timeout)
         {
@@ -95,6 +96,11 @@ public sealed class OneTransactionStateChanger(IJobFilterProvider filters) : IBa
         public override void SetJobState(string jobId, IState state)
         {
             ArgumentNullException.ThrowIfNull(state);
+            // Processing waits for the disk even on the Worker's asynchronous bookkeeping pool. Were it lost in a server crash
+            // that the Worker outlives, the job's next state (Succeeded, or Failed and its retry) would be refused, since it
+            // expects Processing, and Hangfire would then remove the job from its queue anyway: a job left Enqueued that
+            // nothing fetches, its posts lost if its run had failed (docs/reliability.md, "(i) full disk").
+            _durable |= state.Name == ProcessingState.StateName;
             Write(_sql.SetJobState, Id(jobId), state.Name, (object?)state.Reason ?? DBNull.Value, DateTime.UtcNow, StateData(state));
         }
 
@@ -118,6 +124,10 @@ public sealed class OneTransactionStateChanger(IJobFilterProvider filters) : IBa
 
         public override void Commit()
         {
+            if (_durable)
+            {
+                _writes.BatchCommands.Insert(0, new NpgsqlBatchCommand("SET LOCAL synchronous_commit = on"));
+            }
             if (_writes.BatchCommands.Count > 0)
             {
                 _writes.ExecuteNonQuery();

@@ -7,13 +7,15 @@ namespace Cruddur.Worker.Hosting;
 
 /// <summary>
 /// The Worker's pool for Hangfire's own writes (fetches, heartbeats, state changes, locks, counters): the main pool's
-/// settings with <c>synchronous_commit=off</c>, so they no longer wait for the disk: 6 of a job's 8 WAL flushes
-/// (docs/architecture.md, "Measured facts"). A crash of the server loses at most its last fraction of a second of them, never
-/// a torn write, and they stay in order with every other commit. This loses nothing: the job itself was committed durably by
-/// the process that created it; a function's own writes use the main pool and are durable when it returns; and lost
-/// bookkeeping leaves the job unfinished in Hangfire's eyes, so it runs again after the invisibility timeout (and enqueues
-/// again any job it had split out), and every function is idempotent. A process whose callers are promised a job (the Api's
-/// 202) keeps the main pool.
+/// settings with <c>synchronous_commit=off</c>, so they no longer wait for the disk: 6 of a job's 8 WAL flushes, 5 since
+/// the Processing state waits again (docs/architecture.md, "Measured facts"). A crash of the server loses at most its last
+/// fraction of a second of them, never a torn write, and they stay in order with every other commit. This loses nothing: the
+/// job itself was committed durably by the process that created it; a function's own writes use the main pool and are durable
+/// when it returns; lost bookkeeping leaves the job unfinished in Hangfire's eyes, so it runs again after the invisibility
+/// timeout (and enqueues again any job it had split out), and every function is idempotent. The exception is Processing,
+/// which <c>OneTransactionStateChanger</c> commits synchronously: a Worker that outlives the crash would see its job's next
+/// state refused and the job dropped from its queue. A process whose callers are promised a job (the Api's 202) keeps the
+/// main pool.
 /// </summary>
 internal static class HangfireBookkeepingPool
 {

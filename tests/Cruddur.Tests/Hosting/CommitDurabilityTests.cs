@@ -9,14 +9,15 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Cruddur.Tests.Hosting;
 
 /// <summary>
-/// Which commits wait for the disk. The enqueue a 202 promises, and a function's own writes, are durable when they
-/// return; the Worker's Hangfire bookkeeping (fetch, Processing, Succeeded) is not, because a crash that loses it
-/// only makes the job run again. Triggers record the synchronous_commit of the session that really wrote each row.
+/// Which commits wait for the disk. The enqueue a 202 promises, a function's own writes and the job's Processing state are
+/// durable when they return; the rest of the Worker's Hangfire bookkeeping (fetch, Succeeded) is not, because a crash that
+/// loses it only makes the job run again. A lost Processing would not: the job's next state, which expects it, would be
+/// refused and the job dropped from its queue. Triggers record the synchronous_commit of the session that really wrote each row.
 /// </summary>
 public sealed class CommitDurabilityTests(PostgresServer server)
 {
     [Fact]
-    public async Task Enqueues_and_function_writes_wait_for_the_disk_and_the_Workers_state_changes_do_not()
+    public async Task Enqueues_function_writes_and_Processing_wait_for_the_disk_and_the_Workers_other_state_changes_do_not()
     {
         await using var db = await TestDatabase.CreateAsync(server, seed: true);
         // The shared test cluster runs without synchronous commits (for speed); this database runs with them, as a real one.
@@ -47,7 +48,7 @@ public sealed class CommitDurabilityTests(PostgresServer server)
 
         var modes = await ModesAsync(db);
         Assert.Equal(
-            ["activity: on", "state Enqueued: on", "state Processing: off", "state Succeeded: off"],
+            ["activity: on", "state Enqueued: on", "state Processing: on", "state Succeeded: off"],
             modes);
         Assert.Equal(1L, await db.ScalarAsync<long>($"SELECT count(*) FROM public.activities WHERE uuid = '{uuid}'"));
     }
