@@ -59,12 +59,15 @@ public sealed class EndpointStack : IAsyncDisposable
     /// <summary>Sign-ups SQS acknowledged (<see cref="SendSignUpsAsync"/>).</summary>
     public int SignUpsAcknowledged { get; private set; }
 
-    /// <summary>Starts the cluster (and, with <paramref name="standby"/>, its synchronous standby), the endpoint, the Api and the Worker.</summary>
-    public static async Task<(EndpointStack Stack, PostgresServer? Standby)> StartAsync(MotoServer moto, bool standby = false)
+    /// <summary>
+    /// Starts the cluster (made with <paramref name="initdbOptions"/>; with <paramref name="standby"/>, and its synchronous
+    /// standby), the endpoint, the Api and the Worker.
+    /// </summary>
+    public static async Task<(EndpointStack Stack, PostgresServer? Standby)> StartAsync(MotoServer moto, bool standby = false, IReadOnlyList<string>? initdbOptions = null)
     {
         var clock = Stopwatch.StartNew();
         void Phase(string what) => TestContext.Current.TestOutputHelper?.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s: {what}");
-        var primary = await PostgresServer.StartOwnAsync();
+        var primary = await PostgresServer.StartOwnAsync(initdbOptions: initdbOptions);
         Phase("own cluster started");
         var db = await TestDatabase.CreateAsync(primary, seed: true);
         var endpoint = new TcpForwarder(primary.Host, primary.Port);

@@ -32,6 +32,7 @@ public sealed class PostgresServer : IAsyncLifetime
     private string _dataDirectory = "";
     private bool _own;
     private string _options = "";
+    private IReadOnlyList<string> _initdbOptions = [];
 
     /// <summary>A URL to the maintenance database; replace the path to reach another database.</summary>
     public string AdminUrl { get; private set; } = "";
@@ -62,9 +63,9 @@ public sealed class PostgresServer : IAsyncLifetime
             await Must(ProcessRunner.RunAsync("chown", ["-R", "postgres:postgres", _directory]));
         }
 
-        await Must(RunAsPostgres(PostgresTools.Find("initdb"),
+        await Must(RunAsPostgres(PostgresTools.Find("initdb"), [
             "-D", _dataDirectory, "-U", "postgres", "--pwfile", passwordFile, "-E", "UTF8", "--no-locale",
-            "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync"));
+            "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync", .. _initdbOptions]));
 
         Port = _port ?? PortAllocator.Free();
         // The shared cluster is thrown away, and speed matters more than crash safety there: durability off.
@@ -107,11 +108,11 @@ public sealed class PostgresServer : IAsyncLifetime
     /// A cluster of its own, for a test that stops or restarts PostgreSQL (the shared one serves every other
     /// test at the same time), or one that stands in for another server (bin/up's, on its <paramref name="port"/>
     /// with its superuser's <paramref name="password"/>), or one with <paramref name="serverOptions"/> of its own
-    /// (<c>-c ssl=on ...</c>). Dispose it when done.
+    /// (<c>-c ssl=on ...</c>), or made with <paramref name="initdbOptions"/> of its own (<c>--waldir=...</c>). Dispose it when done.
     /// </summary>
-    public static async Task<PostgresServer> StartOwnAsync(int? port = null, string password = Password, string serverOptions = "")
+    public static async Task<PostgresServer> StartOwnAsync(int? port = null, string password = Password, string serverOptions = "", IReadOnlyList<string>? initdbOptions = null)
     {
-        var server = new PostgresServer { _own = true, _port = port, _password = password, _serverOptions = serverOptions };
+        var server = new PostgresServer { _own = true, _port = port, _password = password, _serverOptions = serverOptions, _initdbOptions = initdbOptions ?? [] };
         await server.InitializeAsync();
         return server;
     }
@@ -125,6 +126,10 @@ public sealed class PostgresServer : IAsyncLifetime
             : ["-D", _dataDirectory, "-w", "-t", "60", action];
         await Must(RunAsPostgres(PostgresTools.Find("pg_ctl"), mode is null ? arguments : [.. arguments, "-m", mode]));
     }
+
+    /// <summary>Whether the postmaster runs (<c>pg_ctl status</c>): after a PANIC it may have stopped by itself.</summary>
+    public async Task<bool> IsRunningAsync() =>
+        (await RunAsPostgres(PostgresTools.Find("pg_ctl"), "-D", _dataDirectory, "status")).ExitCode == 0;
 
     /// <summary>
     /// A synchronous streaming standby of this cluster (one of a test's own), as RDS Multi-AZ keeps: a base backup
