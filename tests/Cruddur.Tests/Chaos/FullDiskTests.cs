@@ -68,7 +68,7 @@ public sealed class FullDiskTests(MotoServer moto)
         var serverLog = stack.Primary.LogTail(100_000).Split('\n');
         var full = Array.FindIndex(serverLog, line => line.Contains("No space left on device", StringComparison.Ordinal));
         // Which process met it: a backend's PANIC is followed by its statement (a client got the error), an auxiliary process's is not.
-        var serverSaid = string.Join(" / ", serverLog.Skip(full).Take(2).Select(line => line[(line.IndexOf(']', StringComparison.Ordinal) + 2)..].Trim()));
+        var serverSaid = string.Join(" / ", serverLog.Skip(full).Take(2).Select(line => line.IndexOf("] ", StringComparison.Ordinal) is var at and >= 0 ? line[(at + 2)..].Trim() : line));
         var acceptedBefore = load.Accepted.Count;
         await Task.Delay(Full);
         var stoppedItself = !await stack.Primary.IsRunningAsync();
