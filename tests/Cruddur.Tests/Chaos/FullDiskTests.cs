@@ -126,11 +126,24 @@ public sealed class FullDiskTests(MotoServer moto)
         Assert.True(postResume < ResumeBound, $"the first post was stored {postResume} after PostgreSQL accepted connections again (bound {ResumeBound.TotalSeconds} s)");
         Assert.Contains(faultHealth, h => h is { Process: "Api /readyz", Status: 503 } && Cause(h.Reason) != "other");
         Assert.Contains(faultHealth, h => h is { Process: "Worker /healthz", Status: 503 } && Cause(h.Reason) != "other");
+        // PostgreSQL tells one session, so only the process that met the error can name it; that one must.
+        if (MetTheFullDisk(stack.Api, "Database unavailable for"))
+        {
+            Assert.Contains(faultHealth, h => h is { Process: "Api /readyz", Status: 503 } && Cause(h.Reason) == "disk full");
+        }
+        if (MetTheFullDisk(stack.Worker, "Database write: transient error"))
+        {
+            Assert.Contains(faultHealth, h => h is { Process: "Worker /healthz", Status: 503 } && Cause(h.Reason) == "disk full");
+        }
         Assert.False(stack.Api.HasExited, "the Api exited");
         Assert.False(stack.Worker.HasExited, "the Worker exited");
         Assert.True(apiLog.Lines > 0 && workerLog.Lines > 0, "a process did not log the outage");
         Assert.Equal((0, 0), (apiLog.Leaks, workerLog.Leaks));
     }
+
+    /// <summary>Whether the process logged PostgreSQL's disk_full on a path that remembers it for the health check (<see cref="Cruddur.Shared.Data.DatabaseDiskFull"/>).</summary>
+    private static bool MetTheFullDisk(ServiceProcess process, string path) =>
+        process.Output.Split('\n').Any(line => line.Contains(path, StringComparison.Ordinal) && line.Contains("53100", StringComparison.Ordinal));
 
     /// <summary>What a health check's reason names: the full disk, the database unreachable, or something else.</summary>
     private static string Cause(string reason) =>
