@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Cruddur.Api.Users;
 using Cruddur.Shared.Activities;
+using Cruddur.Shared.Data;
 using Cruddur.Shared.Resilience;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Options;
@@ -116,6 +117,7 @@ public sealed class PostActivityHandler(
         }
         catch (Exception e) when (TransientErrors.IsTransient(e))
         {
+            DatabaseDiskFull.Note(e); // the one write whose failure a 202 hides: /readyz still names the disk
             logger.LogWarning("Recording an Idempotency-Key answer failed ({Error}); a retry is still safe: same activity uuid", e.Message);
         }
         return accepted;

@@ -6,8 +6,9 @@ namespace Cruddur.Shared.Data;
 /// <summary>
 /// The last "out of disk space" (SQLSTATE 53100, <c>disk_full</c>) a statement of this process met, for the health checks
 /// to name. When the volume holding the WAL fills, PostgreSQL PANICs and stops: from then on a probe sees only a refused
-/// connection, and only the statement that met the error knew why. Process-wide and static because the retry
-/// pipelines that see the error are built without the container. Cleared by the next probe that gets an answer.
+/// connection, and only the statement that met the error knew why. Noted by the retry pipelines, the Api's 503 handler
+/// and every exception the process logs (<see cref="DatabaseDiskFullLogProvider"/>); process-wide and static because the
+/// pipelines and loggers that see the error are built without the container. Cleared by the next probe that gets an answer.
 /// </summary>
 public static class DatabaseDiskFull
 {

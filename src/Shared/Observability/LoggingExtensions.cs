@@ -1,3 +1,4 @@
+using Cruddur.Shared.Data;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 
@@ -33,6 +34,13 @@ public static class LoggingExtensions
             logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         }
         logging.AddFilter("Polly", LogLevel.Warning); // it reports every execution at Information; our retries log themselves
+        // For the health checks: a full disk met by a statement that only a log line reports (Hangfire's). Rules of its own,
+        // so an operator's quieter levels for the console do not blind it. Hangfire tells a failed state change ("State change
+        // attempt 1 of 10 failed") and a background loop's first failure ("is in the Faulted state now") at Debug.
+        logging.AddProvider(new DatabaseDiskFullLogProvider());
+        logging.AddFilter<DatabaseDiskFullLogProvider>(null, LogLevel.Warning);
+        logging.AddFilter<DatabaseDiskFullLogProvider>("Hangfire.Server.Worker", LogLevel.Debug);
+        logging.AddFilter<DatabaseDiskFullLogProvider>("Hangfire.Processing.BackgroundExecution", LogLevel.Debug);
         return logging;
     }
 }
