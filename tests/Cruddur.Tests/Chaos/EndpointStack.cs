@@ -211,6 +211,21 @@ public sealed class EndpointStack : IAsyncDisposable
         return clock.Elapsed;
     }
 
+    /// <summary>From now, how long until a post of <paramref name="load"/> and a sign-up are stored (<see cref="NextStoredAsync"/>, up to 60 s each).</summary>
+    public async Task<(TimeSpan Post, TimeSpan SignUp)> FirstStoredAsync(ActivityLoad load)
+    {
+        var posts = NextStoredAsync("activities", $"starts_with(message, '{load.Tag} #')", TimeSpan.FromSeconds(60));
+        var signUps = NextStoredAsync("users", "starts_with(handle, 'chaos_net_')", TimeSpan.FromSeconds(60));
+        return (await posts, await signUps);
+    }
+
+    /// <summary>Waits until the Api's <c>/readyz</c> and the Worker's health both answer 200 (after <paramref name="fault"/>, for the failure's message).</summary>
+    public async Task HealthyAgainAsync(string fault)
+    {
+        await Eventually.ReachesAsync(async () => (await HealthAsync(new Uri(ApiUrl, "/readyz"))).Status, status => status == 200, $"the Api's /readyz after {fault}");
+        await Eventually.ReachesAsync(async () => (await HealthAsync(WorkerHealthUrl)).Status, status => status == 200, $"the Worker's health after {fault}");
+    }
+
     /// <summary>Polls both health checks every 500 ms until <paramref name="stop"/> fires: (seconds from the start to the probe, which, status, reason).</summary>
     public async Task<List<(double At, string Process, int Status, string Reason)>> WatchHealthAsync(CancellationToken stop)
     {

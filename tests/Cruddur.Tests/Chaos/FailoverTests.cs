@@ -51,12 +51,9 @@ public sealed class FailoverTests(MotoServer moto)
         stack.Endpoint.MoveTo(standby.Host, standby.Port);
         var moved = clock.Elapsed;
         await stack.FailOverTo(standby);
-        var postsResumed = stack.NextStoredAsync("activities", $"starts_with(message, '{load.Tag} #')", TimeSpan.FromSeconds(60));
-        var signUpsResumed = stack.NextStoredAsync("users", "starts_with(handle, 'chaos_net_')", TimeSpan.FromSeconds(60));
-        var (postResume, signUpResume) = (await postsResumed, await signUpsResumed);
+        var (postResume, signUpResume) = await stack.FirstStoredAsync(load);
 
-        await Eventually.ReachesAsync(async () => (await EndpointStack.HealthAsync(new Uri(stack.ApiUrl, "/readyz"))).Status, status => status == 200, "the Api's /readyz after the failover");
-        await Eventually.ReachesAsync(async () => (await EndpointStack.HealthAsync(stack.WorkerHealthUrl)).Status, status => status == 200, "the Worker's health after the failover");
+        await stack.HealthyAgainAsync("the failover");
         var recovered = clock.Elapsed;
         await stopWatching.CancelAsync();
         var health = await watching;

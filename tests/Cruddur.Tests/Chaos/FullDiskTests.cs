@@ -75,12 +75,9 @@ public sealed class FullDiskTests(MotoServer moto)
             await stack.Primary.ControlAsync("start"); // returns once it accepts connections, its crash recovery done
         }
         var healed = clock.Elapsed;
-        var postsResumed = stack.NextStoredAsync("activities", $"starts_with(message, '{load.Tag} #')", TimeSpan.FromSeconds(60));
-        var signUpsResumed = stack.NextStoredAsync("users", "starts_with(handle, 'chaos_net_')", TimeSpan.FromSeconds(60));
-        var (postResume, signUpResume) = (await postsResumed, await signUpsResumed);
+        var (postResume, signUpResume) = await stack.FirstStoredAsync(load);
 
-        await Eventually.ReachesAsync(async () => (await EndpointStack.HealthAsync(new Uri(stack.ApiUrl, "/readyz"))).Status, status => status == 200, "the Api's /readyz after the space was freed");
-        await Eventually.ReachesAsync(async () => (await EndpointStack.HealthAsync(stack.WorkerHealthUrl)).Status, status => status == 200, "the Worker's health after the space was freed");
+        await stack.HealthyAgainAsync("the space was freed");
         var recovered = clock.Elapsed;
         await stopWatching.CancelAsync();
         var health = await watching;

@@ -38,9 +38,7 @@ public sealed class SilentNetworkTests(MotoServer moto)
         await Task.Delay(Silence);
         var acceptedDuring = load.Accepted.Count - acceptedBefore;
         stack.Endpoint.Heal();
-        var postsResumed = stack.NextStoredAsync("activities", $"starts_with(message, '{load.Tag} #')", TimeSpan.FromSeconds(60));
-        var signUpsResumed = stack.NextStoredAsync("users", "starts_with(handle, 'chaos_net_')", TimeSpan.FromSeconds(60));
-        var (postResume, signUpResume) = (await postsResumed, await signUpsResumed);
+        var (postResume, signUpResume) = await stack.FirstStoredAsync(load);
         await Task.Delay(5000);
         await stop.CancelAsync();
         await posting;
