@@ -12,8 +12,8 @@ namespace Cruddur.HangfireOverrides;
 /// <para>
 /// Not the library's <c>EnableLongPolling</c>: that opens a listening connection for every Dequeue call, cost 13 ms of CPU
 /// per job and left jobs unrun here (docs/architecture.md, "Measured facts"). The poll stays as the fallback: a
-/// notification missed while this reconnects costs a job at most one poll interval, and each reconnect wakes every
-/// fetcher once, so a job committed meanwhile is fetched then.
+/// notification missed while this reconnects costs a job at most one poll interval, and a reconnect sets each queue's
+/// wake-up once, so a job committed meanwhile is fetched then.
 /// </para>
 /// </summary>
 public sealed partial class NewJobListener(NpgsqlDataSource dataSource, IReadOnlyCollection<string> queues, ILogger<NewJobListener> logger)
