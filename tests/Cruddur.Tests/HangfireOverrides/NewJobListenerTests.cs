@@ -45,7 +45,7 @@ public sealed class NewJobListenerTests(PostgresServer server)
         await db.ExecuteAsync($"SELECT pg_terminate_backend({before})");
         await Eventually.HoldsAsync(async () =>
             await db.ScalarAsync<long>(ListenerBackends + $" AND pid <> {before}") == 1, "a new listening connection", TimeSpan.FromSeconds(10));
-        await Task.Delay(TimeSpan.FromSeconds(1)); // the wake-up a reconnect gives every fetcher is spent
+        await Task.Delay(TimeSpan.FromSeconds(1)); // the wake-up the reconnect set is spent: the fetcher waits for the poll again
         var took = await TimesToRunAsync(db, api, 3);
 
         Assert.All(took, t => Assert.True(t < Bound, $"after the reconnect a job ran {t.TotalSeconds:0.00} s after its commit"));
