@@ -54,11 +54,31 @@ public sealed class NewJobListenerTests(PostgresServer server)
         Assert.DoesNotContain(ConnectionUrl.Parse(db.Url).Password!, worker.Output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_silent_network_ends_the_listeners_wait_within_two_keepalives_and_it_listens_again_once_the_network_answers()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        await using var link = new TcpForwarder(server.Host, server.Port);
+        link.Start();
+        await using var worker = await StartIdleWorkerAsync(db, db.Url.Replace($":{link.TargetPort}/", $":{link.Port}/", StringComparison.Ordinal));
+        await using var api = HangfireJobs.AsTheApi(db);
+
+        link.Silence(); // no reset: only the keepalive's unanswered probe tells the listener
+        await worker.WaitForOutputAsync("Not listening for new jobs", TimeSpan.FromSeconds(2 * DatabaseNetwork.KeepAliveSeconds + 5));
+        link.Heal();
+        await worker.WaitForOutputAsync("Listening for new jobs again", TimeSpan.FromSeconds(30));
+        // The fetcher's own connections waited out the silence too: one job to see it fetching again, then the timed ones.
+        await TimesToRunAsync(db, api, 1, Eventually.Deadline);
+        var took = await TimesToRunAsync(db, api, 3);
+
+        Assert.All(took, t => Assert.True(t < Bound, $"after the silence a job ran {t.TotalSeconds:0.00} s after its commit"));
+    }
+
     // One fetcher, polling every 10 s, listening, and idle: a job it runs within the bound was woken, not polled for
     // (one poll in five lands within 2 s of a commit by chance, so each test times three jobs).
-    private static async Task<ServiceProcess> StartIdleWorkerAsync(TestDatabase db)
+    private static async Task<ServiceProcess> StartIdleWorkerAsync(TestDatabase db, string? url = null)
     {
-        var worker = ServiceProcess.StartWorker(db.Url, new Dictionary<string, string?>
+        var worker = ServiceProcess.StartWorker(url ?? db.Url, new Dictionary<string, string?>
         {
             ["HANGFIRE_QUEUE_POLL_MS"] = ((int)Poll.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["WORKER_COUNT"] = "1",
@@ -77,7 +97,7 @@ public sealed class NewJobListenerTests(PostgresServer server)
         }
     }
 
-    private static async Task<List<TimeSpan>> TimesToRunAsync(TestDatabase db, ServiceProvider api, int jobs)
+    private static async Task<List<TimeSpan>> TimesToRunAsync(TestDatabase db, ServiceProvider api, int jobs, TimeSpan? wait = null)
     {
         var took = new List<TimeSpan>();
         for (var i = 0; i < jobs; i++)
@@ -85,7 +105,7 @@ public sealed class NewJobListenerTests(PostgresServer server)
             var job = await api.GetRequiredService<IJobQueue>().EnqueueBatchAsync(
                 [new CreateActivityJob(Guid.CreateVersion7(), "bayko", $"woken {i}", DateTimeOffset.UtcNow, DateTimeOffset.UtcNow.AddDays(1))]);
             var clock = Stopwatch.StartNew();
-            var state = await HangfireJobs.WaitForFinalStateAsync(db.DataSource, job, Poll * 2);
+            var state = await HangfireJobs.WaitForFinalStateAsync(db.DataSource, job, wait ?? Poll * 2);
             took.Add(clock.Elapsed);
             Assert.Equal("Succeeded", state.State);
             await Task.Delay(TimeSpan.FromMilliseconds(500)); // the fetcher waits again
