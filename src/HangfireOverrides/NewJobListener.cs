@@ -47,8 +47,8 @@ public sealed partial class NewJobListener(NpgsqlDataSource dataSource, IReadOnl
                         BatchingPostgreSqlStorage.QueueEvents.Set(queue);
                     }
                 }
-                // Npgsql's keepalive (DatabaseNetwork.KeepAliveSeconds) probes the silence, so a dead network ends this
-                // wait with an error within two keepalive periods.
+                // A host that stops answering ends this wait with an error: the kernel's TCP keepalive when packets are
+                // dropped (12 s), Npgsql's keepalive when something still ACKs and relays nothing (two periods, 20 s).
                 while (true)
                 {
                     await connection.WaitAsync(stoppingToken);

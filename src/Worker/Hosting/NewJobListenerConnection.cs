@@ -7,7 +7,7 @@ namespace Cruddur.Worker.Hosting;
 
 /// <summary>
 /// Where the Worker's <see cref="Cruddur.HangfireOverrides.NewJobListener"/> connects: the main pool's settings (its
-/// keepalive among them: a silent network ends the listener's wait in two keepalive periods), but no pool. The listener
+/// keepalives among them: a host that stops answering ends the listener's wait), but no pool. The listener
 /// holds its connection for the process's life, so it is never one a function or Hangfire's bookkeeping waits for, and
 /// a connection a failover broke is closed, not pooled.
 /// </summary>

@@ -55,7 +55,7 @@ public sealed class NewJobListenerTests(PostgresServer server)
     }
 
     [Fact]
-    public async Task A_silent_network_ends_the_listeners_wait_within_two_keepalives_and_it_listens_again_once_the_network_answers()
+    public async Task An_endpoint_that_stops_answering_ends_the_listeners_wait_within_two_keepalives_and_it_listens_again_once_it_answers()
     {
         await using var db = await TestDatabase.CreateAsync(server, seed: true);
         await using var link = new TcpForwarder(server.Host, server.Port);
@@ -63,15 +63,17 @@ public sealed class NewJobListenerTests(PostgresServer server)
         await using var worker = await StartIdleWorkerAsync(db, db.Url.Replace($":{link.TargetPort}/", $":{link.Port}/", StringComparison.Ordinal));
         await using var api = HangfireJobs.AsTheApi(db);
 
-        link.Silence(); // no reset: only the keepalive's unanswered probe tells the listener
+        // Accepts and never answers, and its kernel still ACKs, so TCP's keepalive cannot tell: only Npgsql's unanswered
+        // keepalive does (a dropped packet is the kernel's keepalive's case, DatabaseNetworkTests; no tc on a shared loopback).
+        link.Stall();
         await worker.WaitForOutputAsync("Not listening for new jobs", TimeSpan.FromSeconds(2 * DatabaseNetwork.KeepAliveSeconds + 5));
-        link.Heal();
+        await link.HealAsync();
         await worker.WaitForOutputAsync("Listening for new jobs again", TimeSpan.FromSeconds(30));
-        // The fetcher's own connections waited out the silence too: one job to see it fetching again, then the timed ones.
+        // The fetcher's own connections waited out the stall too: one job to see it fetching again, then the timed ones.
         await TimesToRunAsync(db, api, 1, Eventually.Deadline);
         var took = await TimesToRunAsync(db, api, 3);
 
-        Assert.All(took, t => Assert.True(t < Bound, $"after the silence a job ran {t.TotalSeconds:0.00} s after its commit"));
+        Assert.All(took, t => Assert.True(t < Bound, $"after the stall a job ran {t.TotalSeconds:0.00} s after its commit"));
     }
 
     // One fetcher, polling every 10 s, listening, and idle: a job it runs within the bound was woken, not polled for
