@@ -266,6 +266,7 @@ aws_sqs() {
 # Every entry script calls it first, so bin/up and bin/test work on a bare Debian machine of this kind.
 #   require_prerequisites            PostgreSQL's tools, psql, curl, jq, zip, moto_server and the aws CLI
 #   require_prerequisites --browser  also headless Chromium and a font (the dashboard's browser test)
+#   require_prerequisites --faults   also tc (the failover and silent-network tests drop packets on loopback with it)
 #   require_prerequisites --bench    also pgbench's package and wrk
 #   require_prerequisites --soak     also gnuplot (bin/soak's chart)
 require_prerequisites() {
@@ -282,6 +283,7 @@ require_prerequisites() {
   for extra in "$@"; do
     case "$extra" in
       --browser) command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-dejavu-core) ;;
+      --faults) [ -x /usr/sbin/tc ] || missing+=(iproute2) ;;
       --bench)
         command -v wrk >/dev/null 2>&1 || missing+=(wrk)
         command -v pgbench >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pgbench >/dev/null 2>&1 || missing+=(postgresql-contrib)

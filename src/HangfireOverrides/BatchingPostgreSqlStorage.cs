@@ -27,10 +27,9 @@ namespace Cruddur.HangfireOverrides;
 public sealed partial class BatchingPostgreSqlStorage(IConnectionFactory connections, PostgreSqlStorageOptions options)
     : PostgreSqlStorage(connections, options)
 {
-    // PostgreSqlJobQueue's channel, notified after a queue insert when EnableLongPolling is on, and that NOTIFY as a column
-    // of the enqueue's statement (delivered at its commit, as the library's).
+    // PostgreSqlJobQueue's channel, which the library notifies after a queue insert when EnableLongPolling is on. Every
+    // enqueue here notifies it, with the job's queue, at its commit: NewJobListener wakes a Worker's fetchers of that queue.
     internal const string NewJobChannel = "new_job";
-    private const string NotifyNewJob = ", pg_notify('new_job', '')";
 
     // The library wakes this process's fetchers of a queue when a committed transaction added a job to it
     // (PostgreSqlWriteOnlyTransaction.Commit sets PostgreSqlJobQueue._queueEventRegistry, an internal field): read once here,
@@ -53,8 +52,9 @@ public sealed partial class BatchingPostgreSqlStorage(IConnectionFactory connect
         """;
 
     // The rows the library's client writes for Create(job, EnqueuedState): the job (CreateExpiredJob), then in one
-    // transaction its state (SetJobState), no expiry (PersistJob: Enqueued is not final) and its queue row (AddToQueue, with
-    // its NOTIFY when the options turn long polling on; delivered at commit, as the library's).
+    // transaction its state (SetJobState), no expiry (PersistJob: Enqueued is not final) and its queue row (AddToQueue);
+    // and a NOTIFY on the library's channel, delivered at commit (the library sends one only with long polling on, which
+    // ignores the payload). Identical notifications of one transaction are sent once, so a job is one notification.
     // The job takes its state's id from the state's own sequence, as the state's insert cannot update a row inserted
     // by the same statement; the foreign key on state.jobid is checked at the statement's end, when both rows exist.
     private readonly string _insertEnqueuedJob = $"""
@@ -68,7 +68,7 @@ public sealed partial class BatchingPostgreSqlStorage(IConnectionFactory connect
         ), "q" AS (
             INSERT INTO "{options.SchemaName}"."jobqueue" ("jobid", "queue") SELECT "id", $6 FROM "j"
         )
-        SELECT "id"{(options.EnableLongPolling ? NotifyNewJob : "")} FROM "j"
+        SELECT "id", pg_notify('{NewJobChannel}', $6) FROM "j"
         """;
 
     /// <summary>The SQL of a state change's writes, in this storage's schema (<see cref="OneTransactionStateChanger"/>).</summary>
@@ -84,7 +84,8 @@ public sealed partial class BatchingPostgreSqlStorage(IConnectionFactory connect
 
     /// <summary>
     /// Stores <paramref name="job"/> enqueued on <paramref name="queue"/> with one statement, and returns its id once it
-    /// is committed; then wakes this process's fetchers of the queue, as the library's commit does. What the library's
+    /// is committed; then wakes this process's fetchers of the queue, as the library's commit does. The commit notifies
+    /// <see cref="NewJobListener"/>s in other processes. What the library's
     /// client does besides is left out, and Cruddur needs none of it: its client filters (a test keeps Hangfire's global
     /// filters free of them) and the state machine's election and apply filters, which for a new Enqueued job do nothing
     /// (Hangfire's retry, statistics and continuations filters act on later states).

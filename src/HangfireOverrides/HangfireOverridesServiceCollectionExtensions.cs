@@ -4,6 +4,8 @@ using Hangfire.Common;
 using Hangfire.Server;
 using Hangfire.States;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Npgsql;
 
 namespace Cruddur.HangfireOverrides;
 
@@ -21,6 +23,18 @@ public static class HangfireOverridesServiceCollectionExtensions
         services.AddSingleton<IBackgroundJobPerformer>(provider =>
             new BackgroundJobPerformer(provider.GetRequiredService<IJobFilterProvider>(), provider.GetRequiredService<JobActivator>()));
         services.AddSingleton<IBackgroundJobStateChanger>(provider => new OneTransactionStateChanger(provider.GetRequiredService<IJobFilterProvider>()));
+        return services;
+    }
+
+    /// <summary>
+    /// Wakes the container's Hangfire server as soon as another process commits a job to one of <paramref name="queues"/>
+    /// (<see cref="NewJobListener"/>), over one connection of <paramref name="dataSource"/>'s held for the purpose.
+    /// </summary>
+    public static IServiceCollection AddNewJobListener(
+        this IServiceCollection services, Func<IServiceProvider, NpgsqlDataSource> dataSource, IReadOnlyCollection<string> queues)
+    {
+        services.AddHostedService(provider =>
+            new NewJobListener(dataSource(provider), queues, provider.GetRequiredService<ILogger<NewJobListener>>()));
         return services;
     }
 }

@@ -20,6 +20,8 @@ public static class OverriddenHangfireVersions
             + "the columns GetJobData and the monitoring API read",
         "src/HangfireOverrides/BatchingPostgreSqlStorage.Connection.cs: the lock row and its name {schema}:job:{id}:state-lock "
             + "(PostgreSqlDistributedLock), EnableTransactionScopeEnlistment's default, GetJobData, CreateExpiredJob's parameters",
+        "src/HangfireOverrides/NewJobListener.cs: PostgreSqlJobQueue.Dequeue waiting on _queueEventRegistry's event of each "
+            + "of its queues between polls, and the new_job channel",
         "src/HangfireOverrides/OneTransactionStateChanger.cs: BackgroundJobStateChanger taking the job's lock through a supplied "
             + "transaction (Hangfire.Core), the write-only transaction's Commit and its queued writes",
         "src/HangfireOverrides/StateWriteSql.cs: PostgreSqlWriteOnlyTransaction's SetJobState, AddJobState, ExpireJob, PersistJob "

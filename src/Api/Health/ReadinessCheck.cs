@@ -6,29 +6,23 @@ namespace Cruddur.Api.Health;
 
 /// <summary>
 /// Ready when Postgres answers and Hangfire's storage (its schema, installed by a Worker's migration) is there. One
-/// statement bounded by <see cref="Timeout"/>: over a silent network it would otherwise wait for Npgsql's timeouts,
-/// and a probe must answer within the platform's timeout. A failed probe names a full disk when this process met one
-/// (<see cref="DatabaseDiskFull"/>): PostgreSQL stops when its WAL cannot be written, and then only refuses.
+/// statement answered within <see cref="HealthProbe.Timeout"/>: a probe must answer within the platform's timeout. A
+/// failed probe names a full disk when this process met one (<see cref="DatabaseDiskFull"/>): PostgreSQL stops when its
+/// WAL cannot be written, and then only refuses.
 /// </summary>
 internal sealed class ReadinessCheck(NpgsqlDataSource dataSource) : IHealthCheck
 {
-    /// <summary>How long the check waits for Postgres before calling it unreachable (as the Worker's health check).</summary>
-    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(3);
-
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(Timeout);
         try
         {
-            await using var command = dataSource.CreateCommand("SELECT to_regclass('hangfire.job') IS NOT NULL");
-            var installed = (bool)(await command.ExecuteScalarAsync(timeout.Token))!;
+            var installed = (bool)(await HealthProbe.ScalarAsync(dataSource, "SELECT to_regclass('hangfire.job') IS NOT NULL", null, cancellationToken))!;
             DatabaseDiskFull.Clear();
             return installed
                 ? HealthCheckResult.Healthy("Postgres and Hangfire storage reachable")
                 : HealthCheckResult.Unhealthy("Hangfire's tables are missing: start a Worker (it migrates) or run bin/db-schema-load");
         }
-        catch (Exception e) when (e is NpgsqlException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        catch (Exception e) when (e is NpgsqlException or OperationCanceledException or TimeoutException && !cancellationToken.IsCancellationRequested)
         {
             return HealthCheckResult.Unhealthy(DatabaseDiskFull.UnhealthyReason(e));
         }

@@ -98,7 +98,8 @@ public static class DataServiceCollectionExtensions
     }
 
     /// <summary>
-    /// A data source for <paramref name="connection"/>, logging to the host's loggers; with <c>DATABASE_AUTH=iam</c> each
+    /// A data source for <paramref name="connection"/>, logging to the host's loggers, whose sockets give up on a host that
+    /// stopped acknowledging (<see cref="NpgsqlTcpUserTimeout"/>); with <c>DATABASE_AUTH=iam</c> each
     /// new connection's password is an RDS IAM token, and a URL that carries a password is refused.
     /// </summary>
     public static NpgsqlDataSource BuildDataSource(NpgsqlConnectionStringBuilder connection, IServiceProvider provider)
@@ -111,7 +112,7 @@ public static class DataServiceCollectionExtensions
             throw new InvalidOperationException(
                 $"DATABASE_AUTH=iam, but the database URL for {connection.Username}@{connection.Host} carries a password: leave it out (each connection's password is an RDS IAM token).");
         }
-        var builder = new NpgsqlDataSourceBuilder(connection.ConnectionString);
+        var builder = new NpgsqlDataSourceBuilder(connection.ConnectionString).UseTcpUserTimeout();
         builder.UseLoggerFactory(provider.GetRequiredService<ILoggerFactory>());
         if (settings.UsesIam)
         {

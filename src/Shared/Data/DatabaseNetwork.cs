@@ -39,6 +39,20 @@ public static class DatabaseNetwork
     public const int KeepAliveSeconds = 10;
 
     /// <summary>
+    /// The kernel probes a connection that has carried nothing for this many seconds, every
+    /// <see cref="TcpKeepAliveIntervalSeconds"/> after that, and breaks it after 9 unanswered probes (Linux's
+    /// <c>tcp_keepalive_probes</c>): 12 s after a host vanished, as in a Multi-AZ failover, where packets are dropped and no
+    /// reset comes. It is the only bound on a statement sent with no timeout: Hangfire.PostgreSql's statements go through
+    /// Dapper.AOT, which sets <c>CommandTimeout = 0</c> (wait forever) when none is given, so a Worker's fetches to the lost
+    /// primary waited for good and it ran no job after the failover (docs/reliability.md, scenario g). AWS's RDS guidance
+    /// asks for short TCP keepalives for the same reason. A probe is a packet the server's kernel answers; it costs no statement.
+    /// </summary>
+    public const int TcpKeepAliveSeconds = 3;
+
+    /// <summary>Seconds between unanswered keepalive probes (<see cref="TcpKeepAliveSeconds"/>).</summary>
+    public const int TcpKeepAliveIntervalSeconds = 1;
+
+    /// <summary>
     /// Idle connections beyond the pool's minimum are closed after a minute (Npgsql's default: 5 minutes), checked
     /// every 10 s: after a burst or a failover the process holds fewer connections to a server that may be gone,
     /// and fewer of PostgreSQL's <c>max_connections</c>.
@@ -70,6 +84,9 @@ public static class DatabaseNetwork
         connection.CommandTimeout = CommandTimeoutSeconds;
         connection.CancellationTimeout = CancellationTimeoutMilliseconds;
         connection.KeepAlive = KeepAliveSeconds;
+        connection.TcpKeepAlive = true;
+        connection.TcpKeepAliveTime = TcpKeepAliveSeconds;
+        connection.TcpKeepAliveInterval = TcpKeepAliveIntervalSeconds;
         connection.ConnectionIdleLifetime = ConnectionIdleLifetimeSeconds;
         connection.ConnectionPruningInterval = ConnectionPruningIntervalSeconds;
         connection.GssEncryptionMode = GssEncryption;

@@ -7,12 +7,14 @@ namespace Cruddur.Shared.Jobs;
 public sealed class JobStorageOptions
 {
     /// <summary>
-    /// How long a job enqueued by another process may wait: latency only; 250 ms keeps the feed fresh without spending
-    /// the CPU the jobs need (10 ms burned it; Hangfire's default 15 s made posts wait 12 s). At least 50 ms, the least
-    /// Hangfire.PostgreSql accepts: below it the library threw at startup, without naming this setting.
+    /// How often an idle Worker looks for jobs that nothing woke it for: a job the Api commits wakes it at once (its
+    /// NOTIFY, <c>NewJobListener</c>), so this bounds only what no notification announced (a job committed while the
+    /// listener reconnected finds a fetcher woken by the reconnect; one the dashboard requeued waits for this). 2 s, not
+    /// 250 ms: idle, the Worker's statements fell from 9.7 to 2.7 a second (docs/performance.md, "A post wakes the Worker").
+    /// At least 50 ms, the least Hangfire.PostgreSql accepts: below it the library threw at startup, without naming this setting.
     /// </summary>
     [ConfigurationKeyName("HANGFIRE_QUEUE_POLL_MS"), Display(Name = "HANGFIRE_QUEUE_POLL_MS"), Range(50, 60_000)]
-    public int QueuePollMilliseconds { get; set; } = 250;
+    public int QueuePollMilliseconds { get; set; } = 2000;
 
     /// <summary>A running job keeps its claim by heartbeat; a crashed worker's jobs come back after this.</summary>
     [ConfigurationKeyName("HANGFIRE_INVISIBILITY_TIMEOUT_SECONDS"), Display(Name = "HANGFIRE_INVISIBILITY_TIMEOUT_SECONDS"), Range(1, 86_400)]

@@ -88,10 +88,10 @@ public static class JobStorageServiceCollectionExtensions
         {
             SchemaName = Schema,
             PrepareSchemaIfNecessary = false,
-            // How long a job enqueued by another process may wait: latency only; 250 ms keeps the feed fresh
-            // without spending the CPU the jobs need (10 ms burned it; the default 15 s made posts wait 12 s).
+            // The fallback for a job no notification woke a Worker for (JobStorageOptions.QueuePollMilliseconds).
             QueuePollInterval = TimeSpan.FromMilliseconds(settings.QueuePollMilliseconds),
-            // Long polling lost jobs in our measurements (docs/architecture.md): off.
+            // The library's long polling lost jobs in our measurements (docs/architecture.md): off. The Worker's
+            // NewJobListener wakes its fetchers instead.
             EnableLongPolling = false,
             // A running job keeps its claim by heartbeat; a crashed worker's jobs come back after this timeout.
             UseSlidingInvisibilityTimeout = true,

@@ -6,15 +6,12 @@ namespace Cruddur.Worker.Health;
 
 /// <summary>
 /// Healthy when this process's Hangfire server has heartbeated lately, which also proves Postgres answers. One
-/// statement on the process's own pool, bounded by <see cref="Timeout"/>: Hangfire's storage API would wait out an
-/// outage (<c>DATABASE_OUTAGE_WAIT_SECONDS</c>), and a probe must answer within the platform's timeout. A failed probe
-/// names a full disk when this process met one (<see cref="DatabaseDiskFull"/>).
+/// statement on the process's own pool, answered within <see cref="HealthProbe.Timeout"/>: Hangfire's storage API would
+/// wait out an outage (<c>DATABASE_OUTAGE_WAIT_SECONDS</c>), and a probe must answer within the platform's timeout. A
+/// failed probe names a full disk when this process met one (<see cref="DatabaseDiskFull"/>).
 /// </summary>
 internal sealed class WorkerHealthCheck(NpgsqlDataSource dataSource) : IHealthCheck
 {
-    /// <summary>How long the check waits for Postgres before calling it unreachable.</summary>
-    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(3);
-
     /// <summary>
     /// A heartbeat older than this is a server that stopped: Hangfire heartbeats every 30 s (its default
     /// <c>HeartbeatInterval</c>), so this allows one late beat.
@@ -26,18 +23,14 @@ internal sealed class WorkerHealthCheck(NpgsqlDataSource dataSource) : IHealthCh
 
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(Timeout);
         double? age;
         try
         {
-            await using var command = dataSource.CreateCommand(
-                "SELECT extract(epoch FROM now() - max(lastheartbeat))::float8 FROM hangfire.server WHERE starts_with(id, $1)");
-            command.Parameters.Add(new NpgsqlParameter { Value = ServerIdPrefix });
-            age = await command.ExecuteScalarAsync(timeout.Token) as double?;
+            age = await HealthProbe.ScalarAsync(dataSource,
+                "SELECT extract(epoch FROM now() - max(lastheartbeat))::float8 FROM hangfire.server WHERE starts_with(id, $1)", ServerIdPrefix, cancellationToken) as double?;
             DatabaseDiskFull.Clear();
         }
-        catch (Exception e) when (e is NpgsqlException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        catch (Exception e) when (e is NpgsqlException or OperationCanceledException or TimeoutException && !cancellationToken.IsCancellationRequested)
         {
             return HealthCheckResult.Unhealthy(DatabaseDiskFull.UnhealthyReason(e));
         }

@@ -64,6 +64,9 @@ public static class FunctionHostExtensions
         services.AddHangfireBookkeepingPool(configuration, options.PoolSize);
         services.AddCruddurJobStorage(configuration, options.DatabaseOutageWait, HangfireBookkeepingPool.Resolve);
         services.AddOneTransactionStateChanges();
+        // A job another process commits (the Api's posts) wakes a waiting fetcher at once; the queue poll is the fallback.
+        services.AddNewJobListenerConnection(configuration);
+        services.AddNewJobListener(NewJobListenerConnection.Resolve, catalog.Queues);
 
         // Hosted services start in this order: the schema before the timers, both before any job is fetched.
         services.AddHostedService<DatabaseStartup>();

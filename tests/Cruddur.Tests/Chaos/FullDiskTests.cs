@@ -50,7 +50,7 @@ public sealed class FullDiskTests(MotoServer moto)
         // A slot that holds every WAL segment from now, as an abandoned replication slot does: a checkpoint cannot recycle
         // old segments into new ones, so the WAL grows until the volume is full.
         await stack.Direct.ExecuteAsync("SELECT pg_create_physical_replication_slot('full_disk_holds_wal', true)");
-        // 100 ms apart: the 4 authors' posts stay under their fair share (10 a second each), retries after 503s included.
+        // 100 ms apart: a steady load (about 40 posts/s here) whose WAL fills the last 3 MB within seconds.
         var load = new ActivityLoad([stack.ApiUrl], $"i-disk-{Guid.NewGuid():N}"[..16], ChaosSettings.Posts, concurrency: 4, authors: stack.AccessTokens,
             pause: TimeSpan.FromMilliseconds(100));
         using var stop = new CancellationTokenSource();

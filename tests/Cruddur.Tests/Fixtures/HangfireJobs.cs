@@ -3,6 +3,7 @@ using Cruddur.Shared.Jobs;
 using Hangfire.PostgreSql;
 using Hangfire.PostgreSql.Factories;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
 namespace Cruddur.Tests.Fixtures;
@@ -16,6 +17,16 @@ public static class HangfireJobs
     public static PostgreSqlStorage LibraryStorage(TestDatabase db) => new(
         new NpgsqlConnectionFactory(ConnectionUrl.Parse(db.Url).ConnectionString, new PostgreSqlStorageOptions()),
         JobStorageServiceCollectionExtensions.StorageOptions(new ConfigurationBuilder().Build()));
+
+    /// <summary>The Api's registration on the test's database: a client of the job storage (Cruddur's), no server.</summary>
+    public static ServiceProvider AsTheApi(TestDatabase db)
+    {
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["CONNECTION_URL"] = db.Url }).Build();
+        var services = new ServiceCollection().AddLogging();
+        services.AddCruddurData(configuration).AddCruddurJobStorage(configuration);
+        return services.BuildServiceProvider();
+    }
 
     public static async Task<JobState> StateAsync(NpgsqlDataSource db, string jobId)
     {

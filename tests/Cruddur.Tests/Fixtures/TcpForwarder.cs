@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 
@@ -6,14 +7,16 @@ namespace Cruddur.Tests.Fixtures;
 /// <summary>
 /// A loopback port that forwards to a server once <see cref="Start"/> is called: before that, connections
 /// are refused, as from a database that is down. Lets a test take "Postgres" away from one host only, or stand for
-/// an endpoint's DNS name. Three faults:
+/// an endpoint's DNS name. Four faults:
 /// <list type="bullet">
 /// <item><see cref="Cut"/> is a partition that refuses: open connections die, new ones are refused, until the next Start.</item>
-/// <item><see cref="Silence"/> drops packets without a reset: open connections stay open and carry nothing, new ones
-/// connect and get no answer, until <see cref="Heal"/>. Nothing is read meanwhile, so what was sent waits in the
-/// kernel's buffers and arrives on heal, as TCP's retransmissions deliver it (sooner than they would: no backoff).</item>
-/// <item><see cref="MoveTo"/> points the endpoint at another server, as a failover moves a DNS name: new connections
-/// go there; the ones open before (and any connecting at that moment) stay silent for good, as to a host that is gone.</item>
+/// <item><see cref="SilenceAsync"/> drops packets in the kernel (<see cref="LoopbackPacketDrop"/>), both ways, without a
+/// reset: open connections carry nothing, not even ACKs or keepalive probes, and new ones get no answer to their SYN,
+/// until <see cref="HealAsync"/>, after which TCP's retransmissions deliver what was sent. Needs root.</item>
+/// <item><see cref="Stall"/> is an endpoint that accepts and never answers (a proxy whose server is gone): the
+/// forwarder stops relaying, so its kernel still ACKs, until <see cref="HealAsync"/>.</item>
+/// <item><see cref="MoveToAsync"/> points the endpoint at another server, as a failover moves a DNS name: new connections
+/// go there; the ones open before stay as they were (silent for good, if they were), as to a host that is gone.</item>
 /// </list>
 /// </summary>
 public sealed class TcpForwarder(string targetHost, int targetPort) : IAsyncDisposable
@@ -22,6 +25,9 @@ public sealed class TcpForwarder(string targetHost, int targetPort) : IAsyncDisp
     private CancellationTokenSource _links = new();
     private TcpListener? _listener;
     private Route _route = new(targetHost, targetPort);
+    private readonly ConcurrentDictionary<int, bool> _clientPorts = new();
+    private LoopbackPacketDrop? _dropped;
+    private int[] _silencedClientPorts = [];
 
     public int Port { get; } = PortAllocator.Free();
 
@@ -62,23 +68,52 @@ public sealed class TcpForwarder(string targetHost, int targetPort) : IAsyncDisp
         links.Cancel();
     }
 
-    /// <summary>Stops relaying in both directions, keeping every connection open (no RST, no FIN), until <see cref="Heal"/>.</summary>
-    public void Silence() => _route.Silence();
+    /// <summary>Drops every packet to and from this endpoint in the kernel (no RST, no FIN, no ACK) until <see cref="HealAsync"/>.</summary>
+    public async Task SilenceAsync()
+    {
+        // The connections open now, which a move leaves silent: by then the forwarder may have closed its side of them
+        // (its server died), but their clients, who hear nothing, still hold them.
+        _silencedClientPorts = [.. _clientPorts.Keys];
+        _dropped ??= await LoopbackPacketDrop.PortAsync(Port);
+    }
 
-    /// <summary>Relays again what <see cref="Silence"/> held, and whatever comes next.</summary>
-    public void Heal() => _route.Heal();
+    /// <summary>Stops relaying in both directions, keeping every connection open and accepting new ones, until <see cref="HealAsync"/>.</summary>
+    public void Stall() => _route.Silence();
 
-    /// <summary>New connections go to <paramref name="host"/>:<paramref name="port"/>; the connections to the old server go silent for good.</summary>
-    public void MoveTo(string host, int port)
+    /// <summary>Lets packets through and relays again what was held.</summary>
+    public async Task HealAsync()
+    {
+        if (Interlocked.Exchange(ref _dropped, null) is { } dropped)
+        {
+            await dropped.DisposeAsync();
+        }
+        _route.Heal();
+    }
+
+    /// <summary>
+    /// New connections go to <paramref name="host"/>:<paramref name="port"/>. The ones open now stay with the old server: if
+    /// packets are dropped, theirs still are (the others' pass again); otherwise they stall.
+    /// </summary>
+    public async Task MoveToAsync(string host, int port)
     {
         var old = _route;
         _route = new Route(host, port);
-        old.Silence();
+        if (_dropped is { } everything)
+        {
+            _dropped = await LoopbackPacketDrop.ConnectionsAsync(Port, _silencedClientPorts.Union(_clientPorts.Keys));
+            await everything.DisposeAsync();
+        }
+        else
+        {
+            old.Silence();
+        }
     }
 
     private async Task ForwardAsync(TcpClient client, Route route)
     {
         using var link = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, _links.Token);
+        var clientPort = ((IPEndPoint)client.Client.RemoteEndPoint!).Port;
+        _clientPorts[clientPort] = true;
         using (client)
         using (var server = new TcpClient())
         {
@@ -98,6 +133,10 @@ public sealed class TcpForwarder(string targetHost, int targetPort) : IAsyncDisp
             catch (Exception e) when (e is OperationCanceledException or IOException or SocketException or ObjectDisposedException)
             {
                 // either side closed
+            }
+            finally
+            {
+                _clientPorts.TryRemove(clientPort, out _);
             }
         }
     }
@@ -127,13 +166,16 @@ public sealed class TcpForwarder(string targetHost, int targetPort) : IAsyncDisp
         }
     }
 
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _dropped, null) is { } dropped)
+        {
+            await dropped.DisposeAsync();
+        }
         _stop.Cancel();
         _listener?.Stop();
         _stop.Dispose();
         _links.Dispose();
-        return ValueTask.CompletedTask;
     }
 
     /// <summary>Where connections go, and whether packets get there.</summary>

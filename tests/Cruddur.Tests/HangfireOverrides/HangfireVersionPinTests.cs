@@ -3,7 +3,12 @@ using System.Xml.Linq;
 using Cruddur.HangfireOverrides;
 using Cruddur.Tests.Fixtures;
 using Hangfire;
+using Cruddur.Shared.Data;
+using Cruddur.Shared.Jobs;
 using Hangfire.PostgreSql;
+using Hangfire.PostgreSql.Factories;
+using Microsoft.Extensions.Configuration;
+using Npgsql;
 
 namespace Cruddur.Tests.HangfireOverrides;
 
@@ -11,7 +16,7 @@ namespace Cruddur.Tests.HangfireOverrides;
 /// src/HangfireOverrides copies Hangfire.PostgreSql's SQL and relies on its lock, its enlistment and Hangfire.Core's state
 /// changer: an upgrade of either package fails here first, naming the files to re-check (docs/architecture.md, "Hangfire overrides").
 /// </summary>
-public sealed class HangfireVersionPinTests
+public sealed class HangfireVersionPinTests(PostgresServer server)
 {
     [Fact]
     public void The_Hangfire_packages_in_use_are_the_versions_the_overrides_were_written_against()
@@ -55,6 +60,31 @@ public sealed class HangfireVersionPinTests
     {
         // BatchingPostgreSqlStorage reads PostgreSqlJobQueue._queueEventRegistry by reflection, once.
         Assert.NotNull(BatchingPostgreSqlStorage.QueueEvents);
+    }
+
+    [Fact]
+    public async Task The_librarys_statements_ignore_the_pools_command_timeout_so_TCP_keepalive_is_their_only_bound()
+    {
+        // Hangfire.PostgreSql's statements go through Dapper.AOT, whose generated calls set CommandTimeout = 0 (wait forever)
+        // when none is given. Over a network that drops packets only TCP keepalive ends them (DatabaseNetwork.TcpKeepAliveSeconds;
+        // a Worker stood still after a failover without it). If this fails, the library honors the pool's timeout again.
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        var oneSecond = new NpgsqlConnectionStringBuilder(ConnectionUrl.Parse(db.Url).ConnectionString) { CommandTimeout = 1 }.ConnectionString;
+        var storage = new PostgreSqlStorage(new NpgsqlConnectionFactory(oneSecond, new PostgreSqlStorageOptions()),
+            JobStorageServiceCollectionExtensions.StorageOptions(new ConfigurationBuilder().Build()));
+        await using var holder = await db.DataSource.OpenConnectionAsync();
+        await using var locked = await holder.BeginTransactionAsync();
+        await using (var take = new NpgsqlCommand("LOCK TABLE hangfire.server IN ACCESS EXCLUSIVE MODE", holder, locked))
+        {
+            await take.ExecuteNonQueryAsync();
+        }
+
+        var reading = Task.Run(() => storage.GetMonitoringApi().Servers());
+        var endedWhileLocked = await Task.WhenAny(reading, Task.Delay(TimeSpan.FromSeconds(4))) == reading;
+        await locked.RollbackAsync();
+
+        Assert.False(endedWhileLocked, $"the library's statement ended within 4 s on a 1 s command timeout: {reading.Exception?.InnerException?.Message ?? "it answered"}");
+        Assert.Empty(await reading.WaitAsync(TimeSpan.FromSeconds(10))); // and answered once the lock went
     }
 
     private static void Check(string package, Assembly assembly, string expected, List<string> mismatches)

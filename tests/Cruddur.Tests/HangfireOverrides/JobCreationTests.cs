@@ -26,7 +26,7 @@ public sealed class JobCreationTests(PostgresServer server)
     public async Task An_enqueue_that_fails_at_its_state_leaves_no_job_row_behind()
     {
         await using var db = await TestDatabase.CreateAsync(server, seed: true);
-        await using var provider = AsTheApi(db);
+        await using var provider = HangfireJobs.AsTheApi(db);
         var jobs = provider.GetRequiredService<IJobQueue>();
         var batch = OnePost("one commit");
         // The Enqueued state's insert fails, as a crash or a cut between the job's rows would stop them.
@@ -50,7 +50,7 @@ public sealed class JobCreationTests(PostgresServer server)
     public async Task An_enqueued_job_has_the_rows_and_history_the_librarys_client_writes()
     {
         await using var db = await TestDatabase.CreateAsync(server, seed: true);
-        await using var provider = AsTheApi(db);
+        await using var provider = HangfireJobs.AsTheApi(db);
         var storage = provider.GetRequiredService<JobStorage>();
         var batch = OnePost("one statement");
         var payload = JobPayload.Serialize(batch);
@@ -88,7 +88,7 @@ public sealed class JobCreationTests(PostgresServer server)
     public async Task A_job_stores_its_arguments_once_and_the_librarys_readers_find_them_as_before()
     {
         await using var db = await TestDatabase.CreateAsync(server, seed: true);
-        await using var provider = AsTheApi(db);
+        await using var provider = HangfireJobs.AsTheApi(db);
         var storage = provider.GetRequiredService<JobStorage>();
         var batch = OnePost("written \"once\"");
         var payload = JobPayload.Serialize(batch);
@@ -127,7 +127,7 @@ public sealed class JobCreationTests(PostgresServer server)
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public async Task An_enqueue_notifies_the_new_job_channel_exactly_when_the_librarys_enqueue_does(bool longPolling)
+    public async Task An_enqueue_notifies_the_librarys_new_job_channel_with_its_queue_whether_long_polling_is_on_or_not(bool longPolling)
     {
         await using var db = await TestDatabase.CreateAsync(server);
         var options = JobStorageServiceCollectionExtensions.StorageOptions(new ConfigurationBuilder().Build());
@@ -140,8 +140,10 @@ public sealed class JobCreationTests(PostgresServer server)
         var fromOurs = await NotificationsAsync(db, () => ours.CreateEnqueuedJob(call, CreateActivityJob.Queue));
         var fromTheLibrary = await NotificationsAsync(db, () => new BackgroundJobClient(library).Create(call, new EnqueuedState(CreateActivityJob.Queue)));
 
-        Assert.Equal(longPolling ? 1 : 0, fromTheLibrary);
-        Assert.Equal(fromTheLibrary, fromOurs);
+        // One notification a job, naming its queue (NewJobListener wakes that queue's fetchers), on the channel the
+        // library's long polling listens to and sends on, without a payload, only when it is on.
+        Assert.Equal([CreateActivityJob.Queue], fromOurs);
+        Assert.Equal(longPolling ? [""] : [], fromTheLibrary);
     }
 
     [Fact]
@@ -170,7 +172,7 @@ public sealed class JobCreationTests(PostgresServer server)
     public async Task A_job_created_with_parameters_has_the_rows_the_librarys_CreateExpiredJob_writes()
     {
         await using var db = await TestDatabase.CreateAsync(server);
-        await using var provider = AsTheApi(db);
+        await using var provider = HangfireJobs.AsTheApi(db);
         var call = DispatchOf(JobPayload.Serialize(OnePost("parameters")));
         var parameters = new Dictionary<string, string> { ["Origin"] = "test", ["Empty"] = null! };
         var createdAt = DateTime.UtcNow;
@@ -202,11 +204,18 @@ public sealed class JobCreationTests(PostgresServer server)
         Assert.Empty(GlobalJobFilters.Filters.Where(f => f.Instance is Hangfire.Client.IClientFilter).Select(f => f.Instance.GetType().Name));
     }
 
-    private static async Task<int> NotificationsAsync(TestDatabase db, Action enqueue)
+    // The payloads of the new-job notifications the enqueue sends.
+    private static async Task<List<string>> NotificationsAsync(TestDatabase db, Action enqueue)
     {
         await using var listener = await db.DataSource.OpenConnectionAsync();
-        var received = 0;
-        listener.Notification += (_, e) => received += e.Channel == BatchingPostgreSqlStorage.NewJobChannel ? 1 : 0;
+        var received = new List<string>();
+        listener.Notification += (_, e) =>
+        {
+            if (e.Channel == BatchingPostgreSqlStorage.NewJobChannel)
+            {
+                received.Add(e.Payload);
+            }
+        };
         await using (var listen = new NpgsqlCommand($"LISTEN {BatchingPostgreSqlStorage.NewJobChannel}", listener))
         {
             await listen.ExecuteNonQueryAsync();
@@ -224,14 +233,4 @@ public sealed class JobCreationTests(PostgresServer server)
     // The call HangfireJobQueue stores for a batch, for writing the same job through the library.
     private static Job DispatchOf(string payload) => Job.FromExpression<IFunctionDispatcher>(
         dispatcher => dispatcher.DispatchAsync(CreateActivityJob.Function, payload, null, null, CancellationToken.None), CreateActivityJob.Queue);
-
-    // The Api's registration: a client of the storage, no server.
-    private static ServiceProvider AsTheApi(TestDatabase db)
-    {
-        var configuration = new ConfigurationBuilder()
-            .AddInMemoryCollection(new Dictionary<string, string?> { ["CONNECTION_URL"] = db.Url }).Build();
-        var services = new ServiceCollection().AddLogging();
-        services.AddCruddurData(configuration).AddCruddurJobStorage(configuration);
-        return services.BuildServiceProvider();
-    }
 }
