@@ -1,10 +1,10 @@
 using System.Reflection;
 using System.Xml.Linq;
 using Cruddur.HangfireOverrides;
-using Cruddur.Tests.Fixtures;
-using Hangfire;
 using Cruddur.Shared.Data;
 using Cruddur.Shared.Jobs;
+using Cruddur.Tests.Fixtures;
+using Hangfire;
 using Hangfire.PostgreSql;
 using Hangfire.PostgreSql.Factories;
 using Microsoft.Extensions.Configuration;
