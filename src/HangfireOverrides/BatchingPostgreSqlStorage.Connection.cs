@@ -21,19 +21,28 @@ public sealed partial class BatchingPostgreSqlStorage
         DELETE FROM "{options.SchemaName}"."lock" WHERE "resource" = $1 AND ("xmin" = pg_current_xact_id()::xid OR "acquired" < $2)
         """;
 
+    // The job's parameters come with it (names and values, aligned): read under its lock, they are the snapshot Hangfire's
+    // filters may use instead of a query each (JobData.ParametersSnapshot).
     private readonly string _selectJob = $"""
-        SELECT "statename", "createdat", "invocationdata", "arguments" FROM "{options.SchemaName}"."job" WHERE "id" = $1
+        SELECT "j"."statename", "j"."createdat", "p"."names", "p"."values", "j"."invocationdata", "j"."arguments"
+        FROM "{options.SchemaName}"."job" "j", LATERAL (
+            SELECT array_agg("name") AS "names", array_agg("value") AS "values" FROM "{options.SchemaName}"."jobparameter" WHERE "jobid" = "j"."id") "p"
+        WHERE "j"."id" = $1
         """;
 
     private readonly string _selectJobState = $"""
-        SELECT "statename", "createdat" FROM "{options.SchemaName}"."job" WHERE "id" = $1
+        SELECT "j"."statename", "j"."createdat", "p"."names", "p"."values"
+        FROM "{options.SchemaName}"."job" "j", LATERAL (
+            SELECT array_agg("name") AS "names", array_agg("value") AS "values" FROM "{options.SchemaName}"."jobparameter" WHERE "jobid" = "j"."id") "p"
+        WHERE "j"."id" = $1
         """;
 
     public sealed class Connection(BatchingPostgreSqlStorage storage) : PostgreSqlConnection(storage)
     {
-        // The job a state change locked and read (LockForStateChange), handed to the library's changer by GetJobData; and the
-        // job's deserialized call, which never changes, so a second state change of the same job need not read it again.
-        private (string Id, bool Found, string? State, DateTime CreatedAt)? _locked;
+        // The job a state change locked and read (LockForStateChange), handed to the library's changer by GetJobData with its
+        // parameters; and the job's deserialized call, which never changes, so a second state change of the same job need not
+        // read it again.
+        private (string Id, bool Found, string? State, DateTime CreatedAt, IReadOnlyDictionary<string, string?>? Parameters)? _locked;
         private (string Id, Job? Job, JobLoadException? Error)? _call;
 
         public BatchingPostgreSqlStorage Storage => storage;
@@ -103,14 +112,14 @@ public sealed partial class BatchingPostgreSqlStorage
             var jobId = id.ToString(CultureInfo.InvariantCulture);
             if (!reader.Read())
             {
-                _locked = (jobId, false, null, default);
+                _locked = (jobId, false, null, default, null);
                 return true;
             }
-            _locked = (jobId, true, reader.IsDBNull(0) ? null : reader.GetString(0), reader.GetDateTime(1));
+            _locked = (jobId, true, reader.IsDBNull(0) ? null : reader.GetString(0), reader.GetDateTime(1), Parameters(reader));
             if (readCall)
             {
-                var invocation = SerializationHelper.Deserialize<InvocationData>(reader.GetString(2));
-                invocation.Arguments = reader.IsDBNull(3) ? null : reader.GetString(3);
+                var invocation = SerializationHelper.Deserialize<InvocationData>(reader.GetString(4));
+                invocation.Arguments = reader.IsDBNull(5) ? null : reader.GetString(5);
                 try
                 {
                     _call = (jobId, invocation.DeserializeJob(), null);
@@ -121,6 +130,21 @@ public sealed partial class BatchingPostgreSqlStorage
                 }
             }
             return true;
+        }
+
+        private static Dictionary<string, string?> Parameters(NpgsqlDataReader reader)
+        {
+            var parameters = new Dictionary<string, string?>(StringComparer.Ordinal);
+            if (!reader.IsDBNull(2))
+            {
+                var names = reader.GetFieldValue<string[]>(2);
+                var values = reader.GetFieldValue<string?[]>(3);
+                for (var i = 0; i < names.Length; i++)
+                {
+                    parameters[names[i]] = values[i];
+                }
+            }
+            return parameters;
         }
 
         /// <summary>The connection holding a job's state lock, in the ambient transaction; disposing it ends the lock's read.</summary>
@@ -143,9 +167,16 @@ public sealed partial class BatchingPostgreSqlStorage
                 return base.GetJobData(id);
             }
             _locked = null;
+            // The parameters were read under the job's lock, which every writer of a parameter that matters to a state change
+            // takes (the continuations a child adds, the retry count the retry filter sets while electing a state): the
+            // snapshot Hangfire's filters read with allowStale, as they do from Hangfire.SqlServer's.
             return !locked.Found
                 ? null
-                : new JobData { Job = call.Job, LoadException = call.Error, State = locked.State, CreatedAt = locked.CreatedAt };
+                : new JobData
+                {
+                    Job = call.Job, LoadException = call.Error, State = locked.State, CreatedAt = locked.CreatedAt,
+                    ParametersSnapshot = locked.Parameters!,
+                };
         }
 
         public override string CreateExpiredJob(Job job, IDictionary<string, string> parameters, DateTime createdAt, TimeSpan expireIn)

@@ -18,8 +18,10 @@ internal sealed class FunctionDispatcher(
             throw new PermanentFailureException(
                 $"This Worker has no function named '{function}' (it has: {string.Join(", ", catalog.Functions.Select(f => f.Name))}).");
         }
-        // Hangfire counts retries in the job's "RetryCount" parameter; the first run has none.
-        var attempt = context is null ? 1 : context.GetJobParameter<int>("RetryCount") + 1;
+        // Hangfire counts retries in the job's "RetryCount" parameter; the first run has none. Its retry filter sets it while
+        // the job's lock is held, before the job is queued again: the snapshot read with the job under that lock, as it went
+        // to Processing, is current (a query when the storage gives none).
+        var attempt = context is null ? 1 : context.GetJobParameter<int>("RetryCount", allowStale: true) + 1;
         var invocation = new FunctionContext(
             descriptor, context?.BackgroundJob.Id, attempt, payload, scope, loggers.CreateLogger($"Cruddur.Functions.{function}"), cancellationToken)
         {

@@ -178,6 +178,51 @@ public sealed class StateChangeTests(PostgresServer server)
         Assert.Equal(theirs.Job.Args, ours.Job.Args);
     }
 
+    [Fact]
+    public async Task A_state_change_reads_the_jobs_parameters_with_it_as_the_snapshot_hangfires_filters_use()
+    {
+        await using var db = await TestDatabase.CreateAsync(server);
+        await using var provider = WorkerStorage(db);
+        var job = await provider.GetRequiredService<IJobQueue>().EnqueueAsync(new RecordJob("parameters"));
+        var storage = provider.GetRequiredService<JobStorage>();
+        using var libraryConnection = HangfireJobs.LibraryStorage(db).GetConnection();
+        libraryConnection.SetJobParameter(job, "RetryCount", "2");
+        libraryConnection.SetJobParameter(job, "Continuations", "[]");
+        libraryConnection.SetJobParameter(job, "Empty", null);
+        var bare = await provider.GetRequiredService<IJobQueue>().EnqueueAsync(new RecordJob("no parameters"));
+
+        JobData? ours, oursAgain, oursBare;
+        using (var connection = (BatchingPostgreSqlStorage.Connection)storage.GetConnection())
+        {
+            using (var scope = new TransactionScope(TransactionScopeOption.Required, new TransactionOptions { IsolationLevel = IsolationLevel.ReadCommitted }))
+            using (connection.LockForStateChange(job, TimeSpan.FromSeconds(5), CancellationToken.None))
+            {
+                ours = connection.GetJobData(job);
+                scope.Complete();
+            }
+            libraryConnection.SetJobParameter(job, "RetryCount", "3"); // between two state changes, as the retry filter does
+            using (var scope = new TransactionScope(TransactionScopeOption.Required, new TransactionOptions { IsolationLevel = IsolationLevel.ReadCommitted }))
+            using (connection.LockForStateChange(job, TimeSpan.FromSeconds(5), CancellationToken.None))
+            {
+                oursAgain = connection.GetJobData(job); // the second change of a job reads its state, not its call
+                scope.Complete();
+            }
+            using (var scope = new TransactionScope(TransactionScopeOption.Required, new TransactionOptions { IsolationLevel = IsolationLevel.ReadCommitted }))
+            using (connection.LockForStateChange(bare, TimeSpan.FromSeconds(5), CancellationToken.None))
+            {
+                oursBare = connection.GetJobData(bare);
+                scope.Complete();
+            }
+        }
+
+        Assert.Null(libraryConnection.GetJobData(job).ParametersSnapshot); // the library's read has none: a query per parameter
+        Assert.Equal(
+            new Dictionary<string, string?> { ["Continuations"] = "[]", ["Empty"] = null, ["RetryCount"] = "2" },
+            ours?.ParametersSnapshot?.OrderBy(p => p.Key, StringComparer.Ordinal).ToDictionary());
+        Assert.Equal("3", oursAgain?.ParametersSnapshot?["RetryCount"]);
+        Assert.Empty(oursBare?.ParametersSnapshot ?? throw new InvalidOperationException("no snapshot for a job without parameters"));
+    }
+
     // The job storage as the Worker registers it: its changer, its connections.
     private static ServiceProvider WorkerStorage(TestDatabase db)
     {
