@@ -19,7 +19,8 @@ public static class OverriddenHangfireVersions
             + "PostgreSqlWriteOnlyTransaction.SetJobState/AddToQueue, PostgreSqlJobQueue.Enqueue's NOTIFY and _queueEventRegistry), "
             + "the columns GetJobData and the monitoring API read",
         "src/HangfireOverrides/BatchingPostgreSqlStorage.Connection.cs: the lock row and its name {schema}:job:{id}:state-lock "
-            + "(PostgreSqlDistributedLock), EnableTransactionScopeEnlistment's default, GetJobData, CreateExpiredJob's parameters",
+            + "(PostgreSqlDistributedLock), EnableTransactionScopeEnlistment's default, GetJobData and its ParametersSnapshot "
+            + "(Hangfire.Core; the jobparameter columns), CreateExpiredJob's parameters",
         "src/HangfireOverrides/NewJobListener.cs: PostgreSqlJobQueue.Dequeue waiting on _queueEventRegistry's event of each "
             + "of its queues between polls, and the new_job channel",
         "src/HangfireOverrides/OneTransactionStateChanger.cs: BackgroundJobStateChanger taking the job's lock through a supplied "
