@@ -191,29 +191,19 @@ public sealed class StateChangeTests(PostgresServer server)
         libraryConnection.SetJobParameter(job, "Empty", null);
         var bare = await provider.GetRequiredService<IJobQueue>().EnqueueAsync(new RecordJob("no parameters"));
 
-        JobData? ours, oursAgain, oursBare;
-        using (var connection = (BatchingPostgreSqlStorage.Connection)storage.GetConnection())
+        using var connection = (BatchingPostgreSqlStorage.Connection)storage.GetConnection();
+        JobData? ReadLocked(string id) // what a state change reads, the job's lock held
         {
-            using (var scope = new TransactionScope(TransactionScopeOption.Required, new TransactionOptions { IsolationLevel = IsolationLevel.ReadCommitted }))
-            using (connection.LockForStateChange(job, TimeSpan.FromSeconds(5), CancellationToken.None))
-            {
-                ours = connection.GetJobData(job);
-                scope.Complete();
-            }
-            libraryConnection.SetJobParameter(job, "RetryCount", "3"); // between two state changes, as the retry filter does
-            using (var scope = new TransactionScope(TransactionScopeOption.Required, new TransactionOptions { IsolationLevel = IsolationLevel.ReadCommitted }))
-            using (connection.LockForStateChange(job, TimeSpan.FromSeconds(5), CancellationToken.None))
-            {
-                oursAgain = connection.GetJobData(job); // the second change of a job reads its state, not its call
-                scope.Complete();
-            }
-            using (var scope = new TransactionScope(TransactionScopeOption.Required, new TransactionOptions { IsolationLevel = IsolationLevel.ReadCommitted }))
-            using (connection.LockForStateChange(bare, TimeSpan.FromSeconds(5), CancellationToken.None))
-            {
-                oursBare = connection.GetJobData(bare);
-                scope.Complete();
-            }
+            using var scope = new TransactionScope(TransactionScopeOption.Required, new TransactionOptions { IsolationLevel = IsolationLevel.ReadCommitted });
+            using var locked = connection.LockForStateChange(id, TimeSpan.FromSeconds(5), CancellationToken.None);
+            var read = connection.GetJobData(id);
+            scope.Complete();
+            return read;
         }
+        var ours = ReadLocked(job);
+        libraryConnection.SetJobParameter(job, "RetryCount", "3"); // between two state changes, as the retry filter does
+        var oursAgain = ReadLocked(job); // the second change of a job reads its state, not its call
+        var oursBare = ReadLocked(bare);
 
         Assert.Null(libraryConnection.GetJobData(job).ParametersSnapshot); // the library's read has none: a query per parameter
         Assert.Equal(
