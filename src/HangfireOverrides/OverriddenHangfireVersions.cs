@@ -18,6 +18,10 @@ public static class OverriddenHangfireVersions
         "src/HangfireOverrides/BatchingPostgreSqlStorage.cs: the job, state and queue inserts (PostgreSqlConnection.CreateExpiredJob, "
             + "PostgreSqlWriteOnlyTransaction.SetJobState/AddToQueue, PostgreSqlJobQueue.Enqueue's NOTIFY and _queueEventRegistry), "
             + "the columns GetJobData and the monitoring API read",
+        "src/HangfireOverrides/BatchingPostgreSqlStorage.OpenJobs.cs: what marks a job open (Enqueued with an expiry: the "
+            + "library's PersistJob clears a job's expiry when it enqueues it, ExpireJob sets it on a final state), the queue "
+            + "row and the NOTIFY as above, a string argument's serialization (InvocationData.SerializeArguments) and the "
+            + "Queue field of the invocation data",
         "src/HangfireOverrides/BatchingPostgreSqlStorage.Connection.cs: the lock row and its name {schema}:job:{id}:state-lock "
             + "(PostgreSqlDistributedLock), EnableTransactionScopeEnlistment's default, GetJobData and its ParametersSnapshot "
             + "(Hangfire.Core; the jobparameter columns), CreateExpiredJob's parameters",

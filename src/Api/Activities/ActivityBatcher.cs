@@ -7,11 +7,10 @@ using Cruddur.Shared.Jobs;
 namespace Cruddur.Api.Activities;
 
 /// <summary>
-/// Group commit for posts: concurrent valid posts are coalesced into one create-activity job (until the batch holds
-/// <see cref="ActivityBatchOptions.MaxSize"/>, or else for <see cref="ActivityBatchOptions.Linger"/> and no less than
-/// <see cref="ActivityBatchOptions.MinInterval"/> after the previous commit began), committed with one Hangfire transaction.
-/// Each caller's task completes only after that commit, with the job's id; if the commit fails, every caller of the batch
-/// gets the exception (nothing was accepted). Each activity keeps its own uuid.
+/// Group commit for posts: the valid posts waiting when a commit starts are committed together in one statement, into a
+/// create-activity job that the posts of <see cref="ActivityBatchOptions.MinInterval"/> share (an open job, put on its
+/// queue after it; see <see cref="Commit"/>). Each caller's task completes only after its commit, with the job's id; if
+/// the commit fails, every caller of the batch gets the exception (nothing was accepted). Each activity keeps its own uuid.
 /// </summary>
 public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options, ILogger<ActivityBatcher> logger) : BackgroundService
 {
@@ -70,27 +69,33 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
     {
         var linger = Stopwatch.Frequency * options.Linger.Ticks / TimeSpan.TicksPerSecond;
         var interval = Stopwatch.Frequency * options.MinInterval.Ticks / TimeSpan.TicksPerSecond;
-        var lastStart = long.MinValue / 2;
-        var free = Stopwatch.GetTimestamp();
+        var free = long.MinValue / 2;
         var batch = new List<QueuedPost>(options.MaxSize);
+        var job = new OpenJob();
         while (true)
         {
+            var closeOnly = false;
             lock (_gate)
             {
-                // A batch that is not full is committed at the later of:
-                // - Linger after its first post's arrival or after the previous commit's end, whichever is later: a quiet
-                //   Api commits a lone post after Linger, and under load the posts answered by the previous commit have
-                //   Linger to come back and join this batch;
-                // - MinInterval after the previous commit began: a steady stream makes at most 1000 / MinInterval jobs a
-                //   second, each carrying more posts. A job's fixed cost (Hangfire's statements, its WAL) is most of a
-                //   post's; the interval is the longest a post waits for its commit to start, so it bounds the latency
-                //   too (docs/lab/post-latency.md, "Commit pacing", "The Worker's share of the cores" and "One interval at every load").
-                // A full batch (MaxSize) is committed at once: under a heavy load pacing would only add latency. After a
-                // stop, what is already queued is still committed (or failed): no waiter is left hanging.
+                // A batch that is not full is committed Linger after its first post's arrival or after the previous commit's
+                // end, whichever is later (0 by default: at once). With no post waiting, an open job is closed MinInterval
+                // after it opened (or at a stop): the posts of a steady stream join one job for that long, each committed
+                // at once. After a stop, what is already queued is still committed (or failed): no waiter is left hanging.
                 while (_queued.Count < options.MaxSize)
                 {
                     if (_queued.Count == 0)
                     {
+                        if (job.Id is not null)
+                        {
+                            var untilClose = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), job.CloseAt(interval));
+                            if (untilClose <= TimeSpan.Zero || _stopping)
+                            {
+                                closeOnly = true;
+                                break;
+                            }
+                            Monitor.Wait(_gate, (int)Math.Ceiling(untilClose.TotalMilliseconds));
+                            continue;
+                        }
                         if (_stopping)
                         {
                             return;
@@ -98,25 +103,36 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
                         Monitor.Wait(_gate);
                         continue;
                     }
-                    var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), Math.Max(Math.Max(_queued[0].QueuedAt, free) + linger, lastStart + interval));
+                    var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), Math.Max(_queued[0].QueuedAt, free) + linger);
                     if (wait <= TimeSpan.Zero || _stopping)
                     {
                         break;
                     }
                     Monitor.Wait(_gate, (int)Math.Ceiling(wait.TotalMilliseconds));
                 }
-                var count = Math.Min(_queued.Count, options.MaxSize);
-                batch.AddRange(_queued.GetRange(0, count));
-                _queued.RemoveRange(0, count);
+                if (!closeOnly)
+                {
+                    var count = Math.Min(_queued.Count, options.MaxSize);
+                    batch.AddRange(_queued.GetRange(0, count));
+                    _queued.RemoveRange(0, count);
+                }
             }
-            lastStart = Stopwatch.GetTimestamp();
-            Commit(batch);
+            if (closeOnly)
+            {
+                Close(job);
+                continue;
+            }
+            Commit(batch, job, quiet: Stopwatch.GetTimestamp() - free >= interval, interval);
             batch.Clear();
             free = Stopwatch.GetTimestamp();
         }
     }
 
-    private void Commit(List<QueuedPost> batch)
+    // A post is answered once it is committed, and a job is a Worker's fixed cost: posts of a steady stream are committed
+    // at once into an open job, which a later commit closes (puts on its queue) once it has been open MinInterval or is
+    // full. A lone post on a quiet Api (none committed for MinInterval) and a full batch are a job of their own, enqueued
+    // at once. Each commit is one statement.
+    private void Commit(List<QueuedPost> batch, OpenJob job, bool quiet, long interval)
     {
         // The job continues the trace of the batch's first request (the job parameter records it), so a post
         // on a quiet system is one trace from its HTTP request to its insert.
@@ -124,8 +140,24 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
         Activity.Current = batch[0].Trace;
         try
         {
-            // This thread is the committer's own: it waits for the commit, as it waits for the clock.
-            var jobId = jobs.EnqueueBatch(batch.ConvertAll(p => p.Post));
+            var posts = batch.ConvertAll(p => p.Post);
+            string jobId;
+            if (job.Id is null && (quiet || batch.Count == options.MaxSize))
+            {
+                jobId = jobs.EnqueueBatch(posts);
+            }
+            else if (job.Id is null || Stopwatch.GetTimestamp() >= job.CloseAt(interval) || job.Count + batch.Count > options.MaxSize
+                     || !jobs.AppendToBatch(job.Id, posts))
+            {
+                // A job closed by someone else (CloseAbandonedOpenJobs, after a stall) takes no more: these open a new one.
+                jobId = jobs.OpenBatch(posts, job.Id);
+                job.Opened(jobId, batch.Count);
+            }
+            else
+            {
+                jobId = job.Id;
+                job.Count += batch.Count;
+            }
             foreach (var post in batch)
             {
                 post.Committed.TrySetResult(jobId);
@@ -133,6 +165,7 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
         }
         catch (Exception e)
         {
+            // The open job, if any, stays the one to close: closing is idempotent, and a later commit or Close does it.
             logger.LogWarning("A batch of {Count} posts was not committed: {Error}", batch.Count, e.Message);
             foreach (var post in batch)
             {
@@ -143,6 +176,48 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
         {
             Activity.Current = previous;
         }
+    }
+
+    private void Close(OpenJob job)
+    {
+        try
+        {
+            jobs.CloseBatch<CreateActivityJob>(job.Id!);
+            job.Closed();
+        }
+        catch (Exception e)
+        {
+            // Tried again a second later, or by the next commit; a post in it is not lost meanwhile (it is committed). A
+            // stopping Api leaves it to the Worker's close-abandoned-batches.
+            logger.LogWarning("Open job {JobId} was not put on its queue yet: {Error}", job.Id, e.Message);
+            bool stopping;
+            lock (_gate)
+            {
+                stopping = _stopping;
+            }
+            if (stopping)
+            {
+                job.Closed();
+                return;
+            }
+            job.OpenedAt = Stopwatch.GetTimestamp() + Stopwatch.Frequency;
+        }
+    }
+
+    // The committer's open job: its id, when it opened and how many posts it holds.
+    private sealed class OpenJob
+    {
+        public string? Id { get; private set; }
+
+        public long OpenedAt { get; set; }
+
+        public int Count { get; set; }
+
+        public long CloseAt(long interval) => OpenedAt + interval;
+
+        public void Opened(string id, int count) => (Id, OpenedAt, Count) = (id, Stopwatch.GetTimestamp(), count);
+
+        public void Closed() => (Id, Count) = (null, 0);
     }
 
     // A post waiting for its batch's commit, with the trace of the request that made it (System.Diagnostics.Activity).
@@ -159,13 +234,13 @@ public sealed record ActivityBatchOptions
     [ConfigurationKeyName("ACTIVITY_BATCH_MAX_SIZE"), Display(Name = "ACTIVITY_BATCH_MAX_SIZE"), Range(1, 10_000)]
     public int MaxSize { get; init; } = 64;
 
-    /// <summary>How long a batch waits for company, from its first post or from the previous commit's end, whichever is later.</summary>
+    /// <summary>How long a commit waits for company, from its first post or from the previous commit's end, whichever is later.</summary>
     [ConfigurationKeyName("ACTIVITY_BATCH_LINGER_MS"), Display(Name = "ACTIVITY_BATCH_LINGER_MS"), Range(0, 600_000)]
-    public double LingerMilliseconds { get; init; } = 2;
+    public double LingerMilliseconds { get; init; }
 
     public TimeSpan Linger => TimeSpan.FromMilliseconds(LingerMilliseconds);
 
-    /// <summary>A batch that is not full is committed no sooner than this after the previous commit began; 0 turns pacing off.</summary>
+    /// <summary>How long the posts of a steady stream share one open job, which then goes on its queue; 0: a job per commit.</summary>
     [ConfigurationKeyName("ACTIVITY_BATCH_MIN_INTERVAL_MS"), Display(Name = "ACTIVITY_BATCH_MIN_INTERVAL_MS"), Range(0, 600_000)]
     public double MinIntervalMilliseconds { get; init; } = 5;
 

@@ -38,6 +38,27 @@ internal sealed class HangfireJobQueue(BatchingPostgreSqlStorage storage) : IJob
         return storage.CreateEnqueuedJob(Call(contract, JobPayload.Serialize(jobs)), contract.Queue);
     }
 
+    public string OpenBatch<T>(IReadOnlyCollection<T> jobs, string? closing)
+        where T : notnull
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(jobs.Count);
+        var contract = JobContractAttribute.Of(typeof(T));
+        return storage.OpenJob(Call(contract, JobPayload.Serialize(jobs)), contract.Queue, closing);
+    }
+
+    // The payload is the call's second argument (Dispatch's "payload"), a JSON array for a batch.
+    public bool AppendToBatch<T>(string jobId, IReadOnlyCollection<T> jobs)
+        where T : notnull
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(jobs.Count);
+        return storage.AppendToOpenJob(jobId, PayloadArgument, JobPayload.Serialize(jobs));
+    }
+
+    public void CloseBatch<T>(string jobId)
+        where T : notnull => storage.CloseOpenJob(jobId, JobContractAttribute.Of(typeof(T)).Queue);
+
+    private const int PayloadArgument = 1;
+
     // Each returns after the job's statement commits; the job, its Enqueued state and its queue row are one statement,
     // so a crash stores all three or none.
     // The queue goes on the job itself: a retry (DelayedJobScheduler) or a dashboard Requeue enqueues a bare

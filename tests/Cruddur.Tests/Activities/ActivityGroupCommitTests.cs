@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using Cruddur.Shared.Activities;
 using Cruddur.Shared.Jobs;
 using Cruddur.Tests.Fixtures;
 using Cruddur.Worker.Activities;
@@ -55,24 +56,55 @@ public sealed class ActivityGroupCommitTests(PostgresServer server) : IAsyncLife
     }
 
     [Fact]
-    public async Task A_post_arriving_soon_after_a_commit_began_waits_for_the_interval_and_shares_the_next_job()
+    public async Task Posts_of_a_steady_stream_are_answered_at_their_commit_and_share_a_job_queued_once_the_interval_is_over()
     {
-        // Pacing only: no linger, batches far from full, an interval a slow machine cannot blur.
-        await using var api = new ApiFactory(_db.Url, Batching(500, lingerMs: 0, minIntervalMs: 3000));
+        // No linger, batches far from full, an interval a slow machine cannot blur.
+        await using var api = new ApiFactory(_db.Url, Batching(500, lingerMs: 0, minIntervalMs: 4000));
         using var http = api.CreateClient();
 
+        // The first post on a quiet Api is a job of its own, queued at once.
+        var first = await JobIdAsync(await PostAsync(http, "bayko", "the first, on a quiet Api"));
+        Assert.Equal(1L, await QueuedAsync(first));
+        // The next ones come within the interval: each is answered at its own commit, into one open job.
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var first = await JobIdAsync(await PostAsync(http, "bayko", "the first, committed at once"));
-        var firstAnswered = clock.Elapsed;
-        var next = await Task.WhenAll(Enumerable.Range(1, 3).Select(n => PostAsync(http, "bayko", $"paced {n}")));
-        var nextAnswered = clock.Elapsed;
+        var next = new List<string>();
+        for (var n = 1; n <= 3; n++)
+        {
+            next.Add(await JobIdAsync(await PostAsync(http, "bayko", $"streamed {n}")));
+        }
+        var answered = clock.Elapsed;
+        var open = Assert.Single(next.Distinct());
+        Assert.NotEqual(first, open);
+        Assert.True(answered < TimeSpan.FromMilliseconds(3000), $"three posts in a row took {answered.TotalMilliseconds:F0} ms to be answered");
+        Assert.Equal(0L, await QueuedAsync(open)); // committed, but no Worker can fetch it yet
+        // The job's payload (its second argument, a JSON string holding the array) carries all three.
+        Assert.Equal(3L, await _db.ScalarAsync<long>(
+            $"SELECT jsonb_array_length(((arguments ->> 1)::jsonb #>> '{{}}')::jsonb)::bigint FROM hangfire.job WHERE id = {open}"));
 
-        var nextJobs = await Task.WhenAll(next.Select(JobIdAsync));
-        Assert.Single(nextJobs.Distinct());
-        Assert.NotEqual(first, nextJobs[0]);
-        // They waited for the interval from the first commit's start, which came before the first 202.
-        Assert.True(nextAnswered >= TimeSpan.FromMilliseconds(3000) - TimeSpan.FromMilliseconds(50),
-            $"the paced posts were answered {nextAnswered.TotalMilliseconds:F0} ms after the first was sent ({firstAnswered.TotalMilliseconds:F0} ms for the first)");
+        // Once the interval is over, the job is on its queue, and a Worker stores its three posts.
+        await WaitUntilAsync(async () => await QueuedAsync(open) == 1, TimeSpan.FromSeconds(30));
+        Assert.True(clock.Elapsed >= TimeSpan.FromMilliseconds(4000) - TimeSpan.FromMilliseconds(50), $"queued after {clock.Elapsed.TotalMilliseconds:F0} ms");
+        await using var worker = await InProcessWorker.StartAsync(_db.Url, [typeof(ActivityFunctions)]);
+        Assert.Equal("Succeeded", (await HangfireJobs.WaitForFinalStateAsync(_db.DataSource, open)).State);
+        Assert.Equal(3L, await _db.ScalarAsync<long>("SELECT count(*) FROM activities WHERE message LIKE 'streamed %'"));
+    }
+
+    [Fact]
+    public async Task A_job_left_open_by_an_Api_that_died_is_queued_by_a_Worker_and_takes_no_more_posts()
+    {
+        await using var api = new ApiFactory(_db.Url);
+        var jobs = api.Services.GetRequiredService<IJobQueue>();
+        var now = DateTimeOffset.UtcNow;
+        // What an Api's group commit leaves when it dies: a committed open job that no Worker can fetch.
+        var open = jobs.OpenBatch<CreateActivityJob>([new(Guid.CreateVersion7(), "bayko", "left open", now, now.AddDays(1)) { UserUuid = await BaykoAsync() }], closing: null);
+        await _db.ExecuteAsync($"UPDATE hangfire.job SET createdat = createdat - interval '1 minute' WHERE id = {open}");
+
+        await using var worker = await InProcessWorker.StartAsync(_db.Url, [typeof(ActivityFunctions), typeof(OpenBatchFunctions)]);
+
+        Assert.Equal("Succeeded", (await HangfireJobs.WaitForFinalStateAsync(_db.DataSource, open)).State);
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM activities WHERE message = 'left open'"));
+        // The Api, were it alive, finds its job closed and opens another for the next posts.
+        Assert.False(jobs.AppendToBatch<CreateActivityJob>(open, [new(Guid.CreateVersion7(), "bayko", "too late", now, now.AddDays(1))]));
     }
 
     [Fact]
@@ -115,6 +147,20 @@ public sealed class ActivityGroupCommitTests(PostgresServer server) : IAsyncLife
         Assert.Equal(HttpStatusCode.Accepted, after.StatusCode);
     }
 
+    private Task<long> QueuedAsync(string jobId) => _db.ScalarAsync<long>($"SELECT count(*) FROM hangfire.jobqueue WHERE jobid = {jobId}");
+
+    private Task<Guid> BaykoAsync() => _db.ScalarAsync<Guid>("SELECT uuid FROM users WHERE handle = 'bayko'");
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout)
+    {
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (!await condition())
+        {
+            Assert.True(waited.Elapsed < timeout, $"not so within {timeout.TotalSeconds} s");
+            await Task.Delay(50);
+        }
+    }
+
     private static async Task<string> JobIdAsync(HttpResponseMessage response)
     {
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
@@ -134,6 +180,15 @@ public sealed class ActivityGroupCommitTests(PostgresServer server) : IAsyncLife
             where T : notnull => throw Unreachable();
 
         public string EnqueueBatch<T>(IReadOnlyCollection<T> jobs)
+            where T : notnull => throw Unreachable();
+
+        public string OpenBatch<T>(IReadOnlyCollection<T> jobs, string? closing)
+            where T : notnull => throw Unreachable();
+
+        public bool AppendToBatch<T>(string jobId, IReadOnlyCollection<T> jobs)
+            where T : notnull => throw Unreachable();
+
+        public void CloseBatch<T>(string jobId)
             where T : notnull => throw Unreachable();
 
         private static NpgsqlException Unreachable() => new("Connection refused", new IOException("Connection refused"));

@@ -286,6 +286,16 @@ public sealed class CognitoUsersIngressTests(PostgresServer server, MotoServer m
                 Interlocked.Increment(ref owner._count);
                 return inner.EnqueueBatch(jobs);
             }
+
+            public string OpenBatch<T>(IReadOnlyCollection<T> jobs, string? closing) where T : notnull
+            {
+                Interlocked.Increment(ref owner._count);
+                return inner.OpenBatch(jobs, closing);
+            }
+
+            public bool AppendToBatch<T>(string jobId, IReadOnlyCollection<T> jobs) where T : notnull => inner.AppendToBatch(jobId, jobs);
+
+            public void CloseBatch<T>(string jobId) where T : notnull => inner.CloseBatch<T>(jobId);
         }
     }
 }
