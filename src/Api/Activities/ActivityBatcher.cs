@@ -122,27 +122,36 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
                 Close(job);
                 continue;
             }
-            Commit(batch, job, quiet: Stopwatch.GetTimestamp() - free >= interval, interval);
+            var ownJob = Commit(batch, job, quiet: Stopwatch.GetTimestamp() - free >= interval, interval);
             batch.Clear();
+            // Under a load that makes every batch a job of its own, no later commit closes the open job: this does.
+            if (ownJob && job.Id is not null && Stopwatch.GetTimestamp() >= job.CloseAt(interval))
+            {
+                Close(job);
+            }
             free = Stopwatch.GetTimestamp();
         }
     }
 
     // A post is answered once it is committed, and a job is a Worker's fixed cost: posts of a steady stream are committed
     // at once into an open job, which a later commit closes (puts on its queue) once it has been open MinInterval or is
-    // full. A lone post on a quiet Api (none committed for MinInterval) and a full batch are a job of their own, enqueued
-    // at once. Each commit is one statement.
-    private void Commit(List<QueuedPost> batch, OpenJob job, bool quiet, long interval)
+    // full. A lone post on a quiet Api (none committed for MinInterval) is a job of its own, enqueued at once, and so is a
+    // batch of at least half the maximum: under a heavy load every batch is that big, and a job of its own costs one
+    // statement where an open job costs three or more (its open, an append, its close); with every batch appended, the
+    // signed-in post at 64 connections cost 118-125 µs of CPU against 102 (docs/performance.md, "Open jobs"). Each commit
+    // is one statement. Returns whether the batch was a job of its own.
+    private bool Commit(List<QueuedPost> batch, OpenJob job, bool quiet, long interval)
     {
         // The job continues the trace of the batch's first request (the job parameter records it), so a post
         // on a quiet system is one trace from its HTTP request to its insert.
         var previous = Activity.Current;
         Activity.Current = batch[0].Trace;
+        var ownJob = batch.Count * 2 >= options.MaxSize || (job.Id is null && quiet);
         try
         {
             var posts = batch.ConvertAll(p => p.Post);
             string jobId;
-            if (job.Id is null && (quiet || batch.Count == options.MaxSize))
+            if (ownJob)
             {
                 jobId = jobs.EnqueueBatch(posts);
             }
@@ -176,6 +185,7 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
         {
             Activity.Current = previous;
         }
+        return ownJob;
     }
 
     private void Close(OpenJob job)

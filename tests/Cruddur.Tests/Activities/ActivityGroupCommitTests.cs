@@ -108,6 +108,23 @@ public sealed class ActivityGroupCommitTests(PostgresServer server) : IAsyncLife
     }
 
     [Fact]
+    public async Task A_batch_of_at_least_half_the_maximum_is_a_job_of_its_own_while_a_job_is_open()
+    {
+        // Batches of at most 4 gathered for 500 ms; an interval no test outlives.
+        await using var api = new ApiFactory(_db.Url, Batching(4, lingerMs: 500, minIntervalMs: 600_000));
+        using var http = api.CreateClient();
+        await JobIdAsync(await PostAsync(http, "bayko", "on a quiet Api")); // a job of its own
+        var open = await JobIdAsync(await PostAsync(http, "bayko", "a stream begins")); // opens the interval's job
+
+        var two = await Task.WhenAll(Enumerable.Range(1, 2).Select(n => PostAsync(http, "bayko", $"heavy {n}")));
+
+        var own = Assert.Single((await Task.WhenAll(two.Select(JobIdAsync))).Distinct());
+        Assert.NotEqual(open, own);
+        Assert.Equal(1L, await QueuedAsync(own)); // queued at once, while the open job waits for its interval
+        Assert.Equal(0L, await QueuedAsync(open));
+    }
+
+    [Fact]
     public async Task A_full_batch_is_committed_without_waiting_for_the_interval()
     {
         await using var api = new ApiFactory(_db.Url, Batching(5, minIntervalMs: 600_000));
