@@ -73,18 +73,21 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
         var lastStart = long.MinValue / 2;
         var batch = new List<QueuedPost>(options.MaxSize);
         var job = new OpenJob();
+        var heavy = false;
         while (true)
         {
             var closeOnly = false;
             lock (_gate)
             {
                 // A batch that is not full is committed Linger after its first post's arrival or after the previous commit's
-                // end, whichever is later (0 by default: at once). One at least half full (a heavy load) waits for the rest
-                // until MinInterval after the previous commit began: under a heavy load a job is then a full batch of its
-                // own, and the jobs are paced as before open jobs (without it, 45 posts per job and 128 µs of CPU per
-                // signed-in post at 64 connections; docs/lab/signed-in.md). With no post waiting, an open job is closed MinInterval
-                // after it opened (or at a stop): the posts of a steady stream join one job for that long, each committed
-                // at once. After a stop, what is already queued is still committed (or failed): no waiter is left hanging.
+                // end, whichever is later (0 by default: at once). Under a heavy load (this batch or the previous one at
+                // least half full) it waits for the rest until MinInterval after the previous commit began: a job is then a
+                // full batch of its own, and the jobs are paced as before open jobs. (Waiting only when this batch was half
+                // full, the posts that came during a commit went at once, a small job each: 51 posts per job and 121-136 µs
+                // of CPU per signed-in post at 64 connections; docs/lab/signed-in.md.) With no post waiting, an open job is
+                // closed MinInterval after it opened (or at a stop): the posts of a steady stream join one job for that long,
+                // each committed at once. After a stop, what is already queued is still committed (or failed): no waiter is
+                // left hanging.
                 while (_queued.Count < options.MaxSize)
                 {
                     if (_queued.Count == 0)
@@ -108,7 +111,7 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
                         continue;
                     }
                     var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), Math.Max(
-                        Math.Max(_queued[0].QueuedAt, free) + linger, _queued.Count * 2 >= options.MaxSize ? lastStart + interval : long.MinValue));
+                        Math.Max(_queued[0].QueuedAt, free) + linger, heavy || _queued.Count * 2 >= options.MaxSize ? lastStart + interval : long.MinValue));
                     if (wait <= TimeSpan.Zero || _stopping)
                     {
                         break;
@@ -128,7 +131,8 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
                 continue;
             }
             lastStart = Stopwatch.GetTimestamp();
-            var ownJob = Commit(batch, job, quiet: lastStart - free >= interval, interval);
+            var ownJob = Commit(batch, job, quiet: lastStart - free >= interval, heavy, interval);
+            heavy = batch.Count * 2 >= options.MaxSize;
             batch.Clear();
             // Under a load that makes every batch a job of its own, no later commit closes the open job: this does.
             if (ownJob && job.Id is not null && Stopwatch.GetTimestamp() >= job.CloseAt(interval))
@@ -142,17 +146,17 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
     // A post is answered once it is committed, and a job is a Worker's fixed cost: posts of a steady stream are committed
     // at once into an open job, which a later commit closes (puts on its queue) once it has been open MinInterval or is
     // full. A lone post on a quiet Api (none committed for MinInterval) is a job of its own, enqueued at once, and so is a
-    // batch of at least half the maximum: under a heavy load every batch is that big, and a job of its own costs one
-    // statement where an open job costs three or more (its open, an append, its close); with every batch appended, the
-    // signed-in post at 64 connections cost 118-125 µs of CPU against 102 (docs/performance.md, "Open jobs"). Each commit
-    // is one statement. Returns whether the batch was a job of its own.
-    private bool Commit(List<QueuedPost> batch, OpenJob job, bool quiet, long interval)
+    // batch under a heavy load (it or the previous one at least half the maximum), which has waited for the interval: a
+    // job of its own costs one statement where an open job costs three or more (its open, an append, its close); with
+    // every batch appended, the signed-in post at 64 connections cost 118-125 µs of CPU against 102 (docs/performance.md,
+    // "Open jobs"). Each commit is one statement. Returns whether the batch was a job of its own.
+    private bool Commit(List<QueuedPost> batch, OpenJob job, bool quiet, bool heavy, long interval)
     {
         // The job continues the trace of the batch's first request (the job parameter records it), so a post
         // on a quiet system is one trace from its HTTP request to its insert.
         var previous = Activity.Current;
         Activity.Current = batch[0].Trace;
-        var ownJob = batch.Count * 2 >= options.MaxSize || (job.Id is null && quiet);
+        var ownJob = heavy || batch.Count * 2 >= options.MaxSize || (job.Id is null && quiet);
         try
         {
             var posts = batch.ConvertAll(p => p.Post);

@@ -108,7 +108,7 @@ public sealed class ActivityGroupCommitTests(PostgresServer server) : IAsyncLife
     }
 
     [Fact]
-    public async Task A_batch_of_at_least_half_the_maximum_waits_for_the_interval_and_is_a_job_of_its_own()
+    public async Task Under_a_heavy_load_batches_wait_for_the_interval_and_are_jobs_of_their_own_until_a_batch_is_small_again()
     {
         // Batches of at most 4 gathered for 500 ms; a 3 s interval a slow machine cannot blur.
         await using var api = new ApiFactory(_db.Url, Batching(4, lingerMs: 500, minIntervalMs: 3000));
@@ -120,12 +120,24 @@ public sealed class ActivityGroupCommitTests(PostgresServer server) : IAsyncLife
         // Two together: half the maximum, a heavy load's batch. It waits for the interval after the previous commit began,
         // as jobs were paced before open jobs, and is a job of its own rather than an append.
         var two = await Task.WhenAll(Enumerable.Range(1, 2).Select(n => PostAsync(http, "bayko", $"heavy {n}")));
-        var answered = clock.Elapsed;
+        var heavyAnswered = clock.Elapsed;
+        var heavy = Assert.Single((await Task.WhenAll(two.Select(JobIdAsync))).Distinct());
+        Assert.NotEqual(open, heavy);
+        Assert.True(heavyAnswered >= TimeSpan.FromMilliseconds(3000) - TimeSpan.FromMilliseconds(50), $"the heavy batch was answered {heavyAnswered.TotalMilliseconds:F0} ms after the stream's post was sent");
+        Assert.Equal(1L, await QueuedAsync(heavy));
 
-        var own = Assert.Single((await Task.WhenAll(two.Select(JobIdAsync))).Distinct());
-        Assert.NotEqual(open, own);
-        Assert.True(answered >= TimeSpan.FromMilliseconds(3000) - TimeSpan.FromMilliseconds(50), $"the heavy batch was answered {answered.TotalMilliseconds:F0} ms after the stream's post was sent");
-        Assert.Equal(1L, await QueuedAsync(own));
+        // The batch after a heavy one waits too, however small: under a heavy load the posts that come during a commit
+        // would otherwise be committed at once, a small job each.
+        var after = await JobIdAsync(await PostAsync(http, "bayko", "after the heavy batch"));
+        var afterAnswered = clock.Elapsed;
+        Assert.NotEqual(heavy, after);
+        Assert.True(afterAnswered - heavyAnswered >= TimeSpan.FromMilliseconds(2500), $"the post after the heavy batch was answered {(afterAnswered - heavyAnswered).TotalMilliseconds:F0} ms after it");
+        Assert.Equal(1L, await QueuedAsync(after));
+
+        // That batch was small: the load is light again, and the next post is committed at once into an open job.
+        var light = await JobIdAsync(await PostAsync(http, "bayko", "light again"));
+        Assert.True(clock.Elapsed - afterAnswered < TimeSpan.FromMilliseconds(2500), $"the light post was answered {(clock.Elapsed - afterAnswered).TotalMilliseconds:F0} ms after the previous one");
+        Assert.Equal(0L, await QueuedAsync(light));
     }
 
     [Fact]
