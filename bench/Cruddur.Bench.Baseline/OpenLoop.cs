@@ -16,6 +16,9 @@ internal static class OpenLoop
 {
     public const string Usage = "rate <get|post> <url> <requests-per-second> <seconds> [warm-up-seconds]";
 
+    public const string AlternatingUsage =
+        "rate-alternating <get|post> <url-a> <url-b> <requests-per-second> <seconds-each> <slice-seconds> [warm-up-seconds]";
+
     /// <summary>
     /// <c>BENCH_BEARER</c>: a Cognito access token every POST carries, posting as its user (no <c>user_handle</c>);
     /// unset, posts name one of the bench users by handle, without a token.
@@ -34,29 +37,73 @@ internal static class OpenLoop
         }
         var warmUp = args.Length == 5 ? int.Parse(args[4], CultureInfo.InvariantCulture) : 2;
         var post = args[0] == "post";
-        using var http = new HttpClient(new SocketsHttpHandler
-        {
-            // Enough connections that the generator never queues a due request behind a busy one.
-            MaxConnectionsPerServer = 1000,
-            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
-            UseProxy = false,
-        })
-        { Timeout = TimeSpan.FromSeconds(30) };
+        using var http = NewClient();
 
         // Not counted: the generator's own JIT and connections, at the same rate.
         await RunAtRateAsync(http, url, post, rate, warmUp);
-        var result = await RunAtRateAsync(http, url, post, rate, seconds);
-
-        var latencies = result.LatenciesMs;
-        Array.Sort(latencies);
-        Console.WriteLine(FormattableString.Invariant($"sent={latencies.Length}"));
-        Console.WriteLine(FormattableString.Invariant($"rate_reached={latencies.Length / result.Elapsed.TotalSeconds:F0}"));
-        Console.WriteLine(FormattableString.Invariant($"unexpected={result.Unexpected}"));
-        Console.WriteLine(FormattableString.Invariant($"p50_ms={Percentile(latencies, 0.50):F2}"));
-        Console.WriteLine(FormattableString.Invariant($"p99_ms={Percentile(latencies, 0.99):F2}"));
-        Console.WriteLine(FormattableString.Invariant($"p999_ms={Percentile(latencies, 0.999):F2}"));
-        Console.WriteLine(FormattableString.Invariant($"max_ms={(latencies.Length > 0 ? latencies[^1] : 0):F2}"));
+        Print("", [await RunAtRateAsync(http, url, post, rate, seconds)]);
         return 0;
+    }
+
+    /// <summary>
+    /// Two servers at the same fixed rate, in slices A B B A A B B A ... until each has had <c>seconds-each</c>, so that
+    /// both sides' percentiles come from the same minutes of the host (on shared cores a window's tail moves with what
+    /// the host did meanwhile). Each slice's p99 is printed as it ends; then A's figures prefixed <c>a_</c> and B's
+    /// <c>b_</c>, over all of each side's slices.
+    /// </summary>
+    public static async Task<int> RunAlternatingAsync(string[] args)
+    {
+        if (args.Length is < 6 or > 7 || args[0] is not ("get" or "post")
+            || !Uri.TryCreate(args[1], UriKind.Absolute, out var a)
+            || !Uri.TryCreate(args[2], UriKind.Absolute, out var b)
+            || !int.TryParse(args[3], CultureInfo.InvariantCulture, out var rate) || rate < 1
+            || !int.TryParse(args[4], CultureInfo.InvariantCulture, out var seconds) || seconds < 1
+            || !int.TryParse(args[5], CultureInfo.InvariantCulture, out var slice) || slice < 1 || seconds % slice != 0)
+        {
+            Console.Error.WriteLine($"usage: Cruddur.Bench.Baseline {AlternatingUsage} (seconds-each a multiple of slice-seconds)");
+            return 2;
+        }
+        var warmUp = args.Length == 7 ? int.Parse(args[6], CultureInfo.InvariantCulture) : 2;
+        var post = args[0] == "post";
+        using var http = NewClient();
+
+        await RunAtRateAsync(http, a, post, rate, warmUp);
+        await RunAtRateAsync(http, b, post, rate, warmUp);
+        List<Run>[] sides = [[], []];
+        for (var i = 0; i < 2 * seconds / slice; i++)
+        {
+            var side = i % 4 is 0 or 3 ? 0 : 1; // A B B A: each side as often early as late in every four slices
+            var run = await RunAtRateAsync(http, side == 0 ? a : b, post, rate, slice);
+            sides[side].Add(run);
+            var sorted = run.LatenciesMs.Order().ToArray();
+            Console.WriteLine(FormattableString.Invariant($"slice={i + 1} side={(side == 0 ? "a" : "b")} p50_ms={Percentile(sorted, 0.50):F2} p99_ms={Percentile(sorted, 0.99):F2}"));
+        }
+        Print("a_", sides[0]);
+        Print("b_", sides[1]);
+        return 0;
+    }
+
+    private static HttpClient NewClient() => new(new SocketsHttpHandler
+    {
+        // Enough connections that the generator never queues a due request behind a busy one.
+        MaxConnectionsPerServer = 1000,
+        PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+        UseProxy = false,
+    })
+    { Timeout = TimeSpan.FromSeconds(30) };
+
+    /// <summary>Prints the runs' figures as <c>key=value</c> lines, each key after <paramref name="prefix"/>.</summary>
+    private static void Print(string prefix, IReadOnlyList<Run> runs)
+    {
+        var latencies = runs.SelectMany(run => run.LatenciesMs).Order().ToArray();
+        var elapsed = runs.Aggregate(TimeSpan.Zero, (sum, run) => sum + run.Elapsed);
+        Console.WriteLine(FormattableString.Invariant($"{prefix}sent={latencies.Length}"));
+        Console.WriteLine(FormattableString.Invariant($"{prefix}rate_reached={latencies.Length / elapsed.TotalSeconds:F0}"));
+        Console.WriteLine(FormattableString.Invariant($"{prefix}unexpected={runs.Sum(run => run.Unexpected)}"));
+        Console.WriteLine(FormattableString.Invariant($"{prefix}p50_ms={Percentile(latencies, 0.50):F2}"));
+        Console.WriteLine(FormattableString.Invariant($"{prefix}p99_ms={Percentile(latencies, 0.99):F2}"));
+        Console.WriteLine(FormattableString.Invariant($"{prefix}p999_ms={Percentile(latencies, 0.999):F2}"));
+        Console.WriteLine(FormattableString.Invariant($"{prefix}max_ms={(latencies.Length > 0 ? latencies[^1] : 0):F2}"));
     }
 
     private sealed record Run(double[] LatenciesMs, int Unexpected, TimeSpan Elapsed);
