@@ -17,10 +17,14 @@ public sealed class NewJobListenerTests(PostgresServer server)
     private static readonly TimeSpan Poll = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(2);
 
-    private const string ListenerBackends = """
-        SELECT count(*) FROM pg_stat_activity
+    // This database's listening connections: other test classes run Workers of their own on the same server meanwhile
+    // (picking any listener's pid once killed another test's, and this test then waited for an outage it never had).
+    private const string Listeners = """
+        FROM pg_stat_activity
         WHERE datname = current_database() AND application_name LIKE '%(new-job listener)' AND query = 'LISTEN new_job'
         """;
+
+    private const string ListenerBackends = "SELECT count(*) " + Listeners;
 
     [Fact]
     public async Task A_job_the_api_commits_runs_within_two_seconds_on_a_worker_that_polls_every_ten()
@@ -40,7 +44,7 @@ public sealed class NewJobListenerTests(PostgresServer server)
         await using var db = await TestDatabase.CreateAsync(server, seed: true);
         await using var worker = await StartIdleWorkerAsync(db);
         await using var api = HangfireJobs.AsTheApi(db);
-        var before = await db.ScalarAsync<int>("SELECT pid FROM pg_stat_activity WHERE application_name LIKE '%(new-job listener)'");
+        var before = await db.ScalarAsync<int>("SELECT pid " + Listeners);
 
         await db.ExecuteAsync($"SELECT pg_terminate_backend({before})");
         await Eventually.HoldsAsync(async () =>
