@@ -48,7 +48,7 @@ internal static class OpenLoop
     /// <summary>
     /// Two servers at the same fixed rate, in slices A B B A A B B A ... until each has had <c>seconds-each</c>, so that
     /// both sides' percentiles come from the same minutes of the host (on shared cores a window's tail moves with what
-    /// the host did meanwhile). Each slice's p99 is printed as it ends; then A's figures prefixed <c>a_</c> and B's
+    /// the host did meanwhile). Each slice's p50 and p99 are printed as it ends; then A's figures prefixed <c>a_</c> and B's
     /// <c>b_</c>, over all of each side's slices.
     /// </summary>
     public static async Task<int> RunAlternatingAsync(string[] args)
