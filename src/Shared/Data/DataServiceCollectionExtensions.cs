@@ -112,6 +112,8 @@ public static class DataServiceCollectionExtensions
             throw new InvalidOperationException(
                 $"DATABASE_AUTH=iam, but the database URL for {connection.Username}@{connection.Host} carries a password: leave it out (each connection's password is an RDS IAM token).");
         }
+        // DatabaseNetwork's minimum, within a pool sized smaller (Npgsql refuses a minimum above the maximum).
+        connection.MinPoolSize = Math.Min(connection.MinPoolSize, connection.MaxPoolSize);
         var builder = new NpgsqlDataSourceBuilder(connection.ConnectionString).UseTcpUserTimeout();
         builder.UseLoggerFactory(provider.GetRequiredService<ILoggerFactory>());
         if (settings.UsesIam)

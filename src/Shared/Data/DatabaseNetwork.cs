@@ -63,6 +63,17 @@ public static class DatabaseNetwork
     public const int ConnectionPruningIntervalSeconds = 10;
 
     /// <summary>
+    /// Connections a pool keeps however long they idle (Npgsql's Minimum Pool Size; it opens none before they are needed,
+    /// and a network error still clears them all). Npgsql's pruning closes, each <see cref="ConnectionIdleLifetimeSeconds"/>,
+    /// the median of the idle counts it sampled; under a steady load some connections are idle at every sample and needed
+    /// between them. At 1,000 posts/s the Worker closed and reopened two connections of each pool every minute, and the Api
+    /// one or two: each open is a job's or a post's wait (about 4 ms of SCRAM on the bench's loopback, a TLS handshake more
+    /// on RDS), and the second that held one read a 27 ms p99 from a post to its job's end against 9-16 around it
+    /// (docs/lab/signed-in.md, "Connections reopened under a steady load"). A pool smaller than this keeps all of its own.
+    /// </summary>
+    public const int MinPoolSize = 4;
+
+    /// <summary>
     /// No GSS-encryption attempt before TLS (Npgsql 10's default tries it first). Behind a host that accepts a connection
     /// and never answers, Npgsql 10.0.3's fallback from it opened a second socket without the connect timeout: 17 and 3 of
     /// 200 synchronous opens hung for good here, and a Worker, whose Hangfire connections open synchronously, stopped
@@ -89,6 +100,7 @@ public static class DatabaseNetwork
         connection.TcpKeepAliveInterval = TcpKeepAliveIntervalSeconds;
         connection.ConnectionIdleLifetime = ConnectionIdleLifetimeSeconds;
         connection.ConnectionPruningInterval = ConnectionPruningIntervalSeconds;
+        connection.MinPoolSize = MinPoolSize;
         connection.GssEncryptionMode = GssEncryption;
         return connection;
     }

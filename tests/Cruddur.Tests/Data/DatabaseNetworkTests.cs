@@ -17,11 +17,32 @@ public sealed class DatabaseNetworkTests(PostgresServer server)
         var plain = new NpgsqlConnectionStringBuilder(DataServiceCollectionExtensions.ConnectionStringFrom(Configuration("postgresql://u:p@127.0.0.1:5432/cruddur")));
         var chosen = new NpgsqlConnectionStringBuilder(DataServiceCollectionExtensions.ConnectionStringFrom(Configuration("postgresql://u:p@127.0.0.1:5432/cruddur?connect_timeout=12")));
 
-        Assert.Equal((3, 5, 1000, 10, 60, 10), (plain.Timeout, plain.CommandTimeout, plain.CancellationTimeout, plain.KeepAlive, plain.ConnectionIdleLifetime, plain.ConnectionPruningInterval));
+        Assert.Equal((3, 5, 1000, 10, 60, 10, 4), (plain.Timeout, plain.CommandTimeout, plain.CancellationTimeout, plain.KeepAlive, plain.ConnectionIdleLifetime, plain.ConnectionPruningInterval, plain.MinPoolSize));
         Assert.Equal((true, 3, 1), (plain.TcpKeepAlive, plain.TcpKeepAliveTime, plain.TcpKeepAliveInterval));
         Assert.Equal(GssEncryptionMode.Disable, plain.GssEncryptionMode);
         Assert.Equal(12, chosen.Timeout);
         Assert.Equal(5, chosen.CommandTimeout);
+    }
+
+    [Fact]
+    public async Task A_pool_sized_below_the_kept_minimum_serves_and_keeps_to_its_size()
+    {
+        await using var db = await TestDatabase.CreateAsync(server);
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            [DataServiceCollectionExtensions.ConnectionUrlKey] = db.Url,
+            ["DB_POOL_SIZE"] = "2",
+        }).Build();
+        await using var services = new ServiceCollection().AddLogging().AddCruddurData(configuration).BuildServiceProvider();
+        var dataSource = services.GetRequiredService<NpgsqlDataSource>();
+
+        await using var first = await dataSource.OpenConnectionAsync();
+        await using var second = await dataSource.OpenConnectionAsync();
+        await using var query = new NpgsqlCommand("SELECT 1", first);
+
+        Assert.Equal(1, await query.ExecuteScalarAsync());
+        var (min, max) = (new NpgsqlConnectionStringBuilder(dataSource.ConnectionString).MinPoolSize, new NpgsqlConnectionStringBuilder(dataSource.ConnectionString).MaxPoolSize);
+        Assert.Equal((2, 2), (min, max));
     }
 
     [Fact]
