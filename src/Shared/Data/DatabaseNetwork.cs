@@ -66,10 +66,11 @@ public static class DatabaseNetwork
     /// Connections a pool keeps however long they idle (Npgsql's Minimum Pool Size; it opens none before they are needed,
     /// and a network error still clears them all). Npgsql's pruning closes, each <see cref="ConnectionIdleLifetimeSeconds"/>,
     /// the median of the idle counts it sampled; under a steady load some connections are idle at every sample and needed
-    /// between them. At 1,000 posts/s the Worker closed and reopened two connections of each pool every minute, and the Api
-    /// one or two: each open is a job's or a post's wait (about 4 ms of SCRAM on the bench's loopback, a TLS handshake more
-    /// on RDS), and the second that held one read a 27 ms p99 from a post to its job's end against 9-16 around it
-    /// (docs/lab/signed-in.md, "Connections reopened under a steady load"). A pool smaller than this keeps all of its own.
+    /// between them. At 1,000 posts/s the Worker closed and reopened two connections of its main pool every minute and one
+    /// or two of its bookkeeping pool, the Api one: each open is a job's or a post's wait (about 4 ms of SCRAM on the bench's
+    /// loopback, a TLS handshake more on RDS), and the second that held the Worker's read a 27 ms p99 from a post to its
+    /// job's end, the other seconds 9-18.5 (docs/lab/signed-in.md, "Connections reopened under a steady load, and the
+    /// generator's warm-up"). A pool smaller than this keeps all of its own.
     /// </summary>
     public const int MinPoolSize = 4;
 
