@@ -52,7 +52,8 @@ public static class DataServiceCollectionExtensions
         services.AddKeyedSingleton(MigrationKey, (provider, _) =>
             string.IsNullOrWhiteSpace(configuration[MigrationConnectionUrlKey])
                 ? provider.GetRequiredService<NpgsqlDataSource>() // one URL for everything (a developer's machine)
-                : BuildDataSource(new NpgsqlConnectionStringBuilder(ConnectionStringFrom(configuration, MigrationConnectionUrlKey)) { MaxPoolSize = 4 }, provider));
+                // Used at startup and by bin/db-schema-load: the owner's connections are not kept idle.
+                : BuildDataSource(new NpgsqlConnectionStringBuilder(ConnectionStringFrom(configuration, MigrationConnectionUrlKey)) { MaxPoolSize = 4, MinPoolSize = 0 }, provider));
         services.AddSingleton(_ => new RdsAuthTokenGenerator(
             DefaultAWSCredentialsIdentityResolver.GetCredentials(clientConfig: null), configuration["AWS_REGION"] ?? configuration["AWS_DEFAULT_REGION"] ?? Aws.AwsClientConfiguration.DefaultRegion));
         services.AddSingleton(provider => new DatabaseMigrator(

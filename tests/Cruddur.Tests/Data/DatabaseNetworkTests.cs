@@ -41,8 +41,8 @@ public sealed class DatabaseNetworkTests(PostgresServer server)
         await using var query = new NpgsqlCommand("SELECT 1", first);
 
         Assert.Equal(1, await query.ExecuteScalarAsync());
-        var (min, max) = (new NpgsqlConnectionStringBuilder(dataSource.ConnectionString).MinPoolSize, new NpgsqlConnectionStringBuilder(dataSource.ConnectionString).MaxPoolSize);
-        Assert.Equal((2, 2), (min, max));
+        var pool = new NpgsqlConnectionStringBuilder(dataSource.ConnectionString);
+        Assert.Equal((2, 2), (pool.MinPoolSize, pool.MaxPoolSize));
     }
 
     [Fact]
