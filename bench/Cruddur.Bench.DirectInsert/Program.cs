@@ -10,7 +10,11 @@ using Npgsql;
 // Signed in as the Api is (COGNITO_USER_POOL_ID, COGNITO_CLIENT_IDS: the Api's own token validation and its cache of
 // validated tokens), the token's sub decides who posts; otherwise (ALLOW_ANONYMOUS_POSTS=true) the body's user_handle.
 var builder = WebApplication.CreateBuilder(args);
-builder.Services.AddSingleton(_ => NpgsqlDataSource.Create(DataServiceCollectionExtensions.ConnectionStringFrom(builder.Configuration)));
+// Its pool keeps the connections its warm-up opened (64 in bin/bench) for the run: pruned a minute later, 60 backends
+// exiting at once stalled the Api's alternating slice beside it (p99 37.7-116.8 ms); warmed at 4 instead, a stall made
+// it open connections past the server's max_connections (docs/lab/signed-in.md, "The baseline's pruned connections").
+builder.Services.AddSingleton(_ => NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(
+    DataServiceCollectionExtensions.ConnectionStringFrom(builder.Configuration)) { ConnectionIdleLifetime = 3600 }.ConnectionString));
 builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower);
 builder.Services.AddCognitoAuthentication(builder.Configuration, builder.Environment);
 var app = builder.Build();
