@@ -38,6 +38,7 @@ public static class Extensions
         services.AddSingleton(provider => new UserDirectory(
             provider.GetRequiredService<Db>(), provider.GetRequiredService<TimeProvider>(), provider.GetRequiredService<UserCacheOptions>().TimeToLive));
         services.AddSettings<ActivityBatchOptions>(builder.Configuration);
+        services.AddSingleton<ActivityBatchMetrics>();
         services.AddSingleton<ActivityBatcher>();
         services.AddSingleton<IdempotencyKeys>();
         services.AddSingleton<PostActivityHandler>();

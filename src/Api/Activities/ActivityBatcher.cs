@@ -12,7 +12,8 @@ namespace Cruddur.Api.Activities;
 /// queue after it; see <see cref="Commit"/>). Each caller's task completes only after its commit, with the job's id; if
 /// the commit fails, every caller of the batch gets the exception (nothing was accepted). Each activity keeps its own uuid.
 /// </summary>
-public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options, ILogger<ActivityBatcher> logger) : BackgroundService
+public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options, ActivityBatchMetrics metrics, ILogger<ActivityBatcher> logger)
+    : BackgroundService
 {
     private readonly object _gate = new();
     private readonly List<QueuedPost> _queued = [];
@@ -157,6 +158,9 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
         var previous = Activity.Current;
         Activity.Current = batch[0].Trace;
         var ownJob = heavy || batch.Count * 2 >= options.MaxSize || (job.Id is null && quiet);
+        var start = Stopwatch.GetTimestamp();
+        metrics.CommitStarted(batch, static p => p.QueuedAt, start);
+        var kind = ownJob ? "job" : "append";
         try
         {
             var posts = batch.ConvertAll(p => p.Post);
@@ -169,6 +173,7 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
                      || !jobs.AppendToBatch(job.Id, posts))
             {
                 // A job closed by someone else (CloseAbandonedOpenJobs, after a stall) takes no more: these open a new one.
+                kind = "open";
                 jobId = jobs.OpenBatch(posts, job.Id);
                 job.Opened(jobId, batch.Count);
             }
@@ -177,6 +182,7 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
                 jobId = job.Id;
                 job.Count += batch.Count;
             }
+            metrics.Committed(kind, succeeded: true, batch.Count, start);
             foreach (var post in batch)
             {
                 post.Committed.TrySetResult(jobId);
@@ -185,6 +191,7 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
         catch (Exception e)
         {
             // The open job, if any, stays the one to close: closing is idempotent, and a later commit or Close does it.
+            metrics.Committed(kind, succeeded: false, batch.Count, start);
             logger.LogWarning("A batch of {Count} posts was not committed: {Error}", batch.Count, e.Message);
             foreach (var post in batch)
             {
@@ -200,13 +207,16 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
 
     private void Close(OpenJob job)
     {
+        var start = Stopwatch.GetTimestamp();
         try
         {
             jobs.CloseBatch<CreateActivityJob>(job.Id!);
+            metrics.Committed("close", succeeded: true, posts: 0, start);
             job.Closed();
         }
         catch (Exception e)
         {
+            metrics.Committed("close", succeeded: false, posts: 0, start);
             // Tried again a second later, or by the next commit; a post in it is not lost meanwhile (it is committed). A
             // stopping Api leaves it to the Worker's close-abandoned-batches.
             logger.LogWarning("Open job {JobId} was not put on its queue yet: {Error}", job.Id, e.Message);
