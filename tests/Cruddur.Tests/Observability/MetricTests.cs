@@ -58,21 +58,86 @@ public sealed class MetricTests(PostgresServer server)
         {
             ["ACTIVITY_BATCH_MAX_SIZE"] = "500", ["ACTIVITY_BATCH_LINGER_MS"] = "0", ["ACTIVITY_BATCH_MIN_INTERVAL_MS"] = "4000",
         });
-        // This Api's own meters (another test's Api records on instruments of the same names).
-        var meters = api.Services.GetRequiredService<IMeterFactory>();
-        var measured = new ConcurrentQueue<(string Name, string? Unit, double Value, string? Kind, string? Outcome)>();
-        using var listener = new MeterListener
+        using var measured = new CommitMeasurements(api);
+        using var http = api.CreateClient();
+
+        var posting = System.Diagnostics.Stopwatch.StartNew();
+        for (var n = 1; n <= 4; n++)
         {
-            InstrumentPublished = (instrument, l) =>
+            Assert.Equal(HttpStatusCode.Accepted, (await PostAsync(http, $"measured {n}")).StatusCode);
+        }
+        var posted = posting.Elapsed.TotalSeconds;
+        // The open job is queued once the interval is over: a commit without posts.
+        await Eventually.ReachesAsync(() => measured.Of("cruddur.activity.commit.duration").Count(m => m.Kind == "close"), count => count > 0, "the open job's close");
+
+        var waits = measured.Of("cruddur.activity.commit.wait");
+        Assert.Equal(4, waits.Count);
+        Assert.All(waits, wait => Assert.Equal("s", wait.Unit));
+        // Each took part of the posts' own time: recorded in milliseconds, a commit of a few would exceed it.
+        Assert.All(waits, wait => Assert.InRange(wait.Value, 0, posted));
+        var commits = measured.Of("cruddur.activity.commit.duration");
+        // The lone post on a quiet Api is a job of its own; the next opens a job, the two after it append to it.
+        Assert.Equal(["job", "open", "append", "append", "close"], commits.Select(c => c.Kind));
+        Assert.All(commits, commit => Assert.Equal(("s", "success"), (commit.Unit, commit.Outcome)));
+        Assert.All(commits.Take(4), commit => Assert.InRange(commit.Value, 1e-6, posted));
+        var sizes = measured.Of("cruddur.activity.commit.size");
+        Assert.Equal([1.0, 1.0, 1.0, 1.0], sizes.Select(s => s.Value));
+        Assert.All(sizes, size => Assert.Equal("{post}", size.Unit));
+    }
+
+    [Fact]
+    public async Task A_commit_the_database_refuses_is_recorded_as_a_failure()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        await db.ExecuteAsync("ALTER TABLE hangfire.job ADD CONSTRAINT refuse_every_job CHECK (false) NOT VALID");
+        await using var api = new ApiFactory(db.Url);
+        using var measured = new CommitMeasurements(api);
+        using var http = api.CreateClient();
+
+        // Not a transient failure, so not a 503 to retry: a 500, and nothing accepted.
+        Assert.Equal(HttpStatusCode.InternalServerError, (await PostAsync(http, "refused")).StatusCode);
+
+        var commit = Assert.Single(measured.Of("cruddur.activity.commit.duration"));
+        Assert.Equal(("job", "failure"), (commit.Kind, commit.Outcome));
+        Assert.Equal(1.0, Assert.Single(measured.Of("cruddur.activity.commit.size")).Value);
+    }
+
+    private static Task<HttpResponseMessage> PostAsync(HttpClient http, string message) =>
+        http.PostAsync(new Uri("/api/activities", UriKind.Relative), new StringContent(
+            JsonSerializer.Serialize(new { user_handle = "bayko", message, ttl = "1-day" }), Encoding.UTF8, "application/json"));
+
+    // The group commit's measurements of one Api, read through its own IMeterFactory: another test's Api records on
+    // instruments of the same names.
+    private sealed class CommitMeasurements : IDisposable
+    {
+        private readonly ConcurrentQueue<(string Name, string? Unit, double Value, string? Kind, string? Outcome)> _measured = new();
+        private readonly MeterListener _listener;
+
+        public CommitMeasurements(ApiFactory api)
+        {
+            var meters = api.Services.GetRequiredService<IMeterFactory>();
+            _listener = new MeterListener
             {
-                if (instrument.Meter.Scope == meters && instrument.Meter.Name == CruddurTelemetry.Name
-                    && instrument.Name.StartsWith("cruddur.activity.commit.", StringComparison.Ordinal))
+                InstrumentPublished = (instrument, l) =>
                 {
-                    l.EnableMeasurementEvents(instrument);
-                }
-            },
-        };
-        void Record(Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+                    if (instrument.Meter.Scope == meters && instrument.Meter.Name == CruddurTelemetry.Name
+                        && instrument.Name.StartsWith("cruddur.activity.commit.", StringComparison.Ordinal))
+                    {
+                        l.EnableMeasurementEvents(instrument);
+                    }
+                },
+            };
+            _listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) => Record(instrument, value, tags));
+            _listener.SetMeasurementEventCallback<int>((instrument, value, tags, _) => Record(instrument, value, tags));
+            _listener.Start();
+        }
+
+        public List<(string Name, string? Unit, double Value, string? Kind, string? Outcome)> Of(string instrument) =>
+            _measured.Where(m => m.Name == instrument).ToList();
+
+        public void Dispose() => _listener.Dispose();
+
+        private void Record(Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
         {
             string? kind = null, outcome = null;
             foreach (var tag in tags)
@@ -80,37 +145,7 @@ public sealed class MetricTests(PostgresServer server)
                 kind = tag.Key == "kind" ? tag.Value as string : kind;
                 outcome = tag.Key == "outcome" ? tag.Value as string : outcome;
             }
-            measured.Enqueue((instrument.Name, instrument.Unit, value, kind, outcome));
+            _measured.Enqueue((instrument.Name, instrument.Unit, value, kind, outcome));
         }
-        listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) => Record(instrument, value, tags));
-        listener.SetMeasurementEventCallback<int>((instrument, value, tags, _) => Record(instrument, value, tags));
-        listener.Start();
-        using var http = api.CreateClient();
-
-        var posting = System.Diagnostics.Stopwatch.StartNew();
-        for (var n = 1; n <= 4; n++)
-        {
-            var answer = await http.PostAsync(new Uri("/api/activities", UriKind.Relative), new StringContent(
-                JsonSerializer.Serialize(new { user_handle = "bayko", message = $"measured {n}", ttl = "1-day" }), Encoding.UTF8, "application/json"));
-            Assert.Equal(HttpStatusCode.Accepted, answer.StatusCode);
-        }
-        var posted = posting.Elapsed.TotalSeconds;
-        // The open job is queued once the interval is over: a commit without posts.
-        await Eventually.ReachesAsync(() => measured.Count(m => m.Kind == "close"), count => count > 0, "the open job's close");
-
-        var all = measured.ToList();
-        var waits = all.Where(m => m.Name == "cruddur.activity.commit.wait").ToList();
-        Assert.Equal(4, waits.Count);
-        Assert.All(waits, wait => Assert.Equal("s", wait.Unit));
-        // Each took part of the posts' own time: recorded in milliseconds, a commit of a few would exceed it.
-        Assert.All(waits, wait => Assert.InRange(wait.Value, 0, posted));
-        var commits = all.Where(m => m.Name == "cruddur.activity.commit.duration").ToList();
-        // The lone post on a quiet Api is a job of its own; the next opens a job, the two after it append to it.
-        Assert.Equal(["job", "open", "append", "append", "close"], commits.Select(c => c.Kind));
-        Assert.All(commits, commit => Assert.Equal(("s", "success"), (commit.Unit, commit.Outcome)));
-        Assert.All(commits.Take(4), commit => Assert.InRange(commit.Value, 1e-6, posted));
-        var sizes = all.Where(m => m.Name == "cruddur.activity.commit.size").ToList();
-        Assert.Equal([1.0, 1.0, 1.0, 1.0], sizes.Select(s => s.Value));
-        Assert.All(sizes, size => Assert.Equal("{post}", size.Unit));
     }
 }
