@@ -53,6 +53,10 @@ public sealed class ActivityBatchMetrics
     /// </summary>
     public void Committed(string kind, bool succeeded, int posts, long start)
     {
+        if (!_duration.Enabled && !_size.Enabled)
+        {
+            return;
+        }
         var tags = new TagList { { "kind", kind }, { "outcome", succeeded ? "success" : "failure" } };
         _duration.Record(Stopwatch.GetElapsedTime(start).TotalSeconds, tags);
         if (posts > 0)
