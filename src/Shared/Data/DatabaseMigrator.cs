@@ -14,8 +14,8 @@ public sealed record MigrationReport(IReadOnlyList<string> AppliedMigrations, bo
 
 /// <summary>
 /// Applies <c>db/migrations/*.sql</c> (and, once, <c>db/seed.sql</c>) with DbUp, journaled in
-/// <c>public.schema_migrations</c>, and Hangfire's schema with Hangfire's installer, then grants the runtime roles
-/// their rows (<c>db/grants.sql</c>). Runs under a Postgres advisory lock, so any number of processes
+/// <c>public.schema_migrations</c>, and Hangfire's schema with Hangfire's installer (then how its job table compresses
+/// the jobs' arguments, <c>db/hangfire-storage.sql</c>), then grants the runtime roles their rows (<c>db/grants.sql</c>). Runs under a Postgres advisory lock, so any number of processes
 /// starting together migrate exactly once; the lock is a session lock, released if the holder dies.
 /// Nothing here drops data: scripts are append-only and each runs once. A database that is current is only read,
 /// so a process whose role may not change the schema (a runtime role) starts on it.
@@ -31,6 +31,9 @@ public sealed class DatabaseMigrator(NpgsqlDataSource dataSource, ResiliencePipe
 
     /// <summary>The runtime roles' grants, run after every migration (<c>db/grants.sql</c>).</summary>
     public const string GrantsScriptName = "grants.sql";
+
+    /// <summary>How Hangfire's tables store their rows, set after its installer on every start (<c>db/hangfire-storage.sql</c>).</summary>
+    public const string HangfireStorageScriptName = "hangfire-storage.sql";
 
     // Any constant works; it only has to be the same in every process that migrates this database.
     private const long AdvisoryLockKey = 0x43_72_75_64_64_75_72; // "Cruddur"
@@ -51,13 +54,14 @@ public sealed class DatabaseMigrator(NpgsqlDataSource dataSource, ResiliencePipe
             {
                 JobStorageServiceCollectionExtensions.InstallSchema(dataSource);
             }
+            await RunScriptAsync(lockConnection, HangfireStorageScriptName, cancellationToken);
             var seeded = false;
             if (seed)
             {
                 var seedText = await File.ReadAllTextAsync(System.IO.Path.Combine(DbDirectory.Path, SeedScriptName), cancellationToken);
                 seeded = Run(Engine().WithScript(SeedScriptName, seedText)).Count > 0;
             }
-            await GrantRuntimeRolesAsync(lockConnection, cancellationToken);
+            await RunScriptAsync(lockConnection, GrantsScriptName, cancellationToken);
             logger.LogInformation(
                 "Database migrated: {Count} migration(s) applied{Seed}", applied.Count, seeded ? ", seed applied" : "");
             return new MigrationReport(applied, seeded);
@@ -94,11 +98,21 @@ public sealed class DatabaseMigrator(NpgsqlDataSource dataSource, ResiliencePipe
         return Convert.ToInt32(await version.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture) >= HangfireSchemaVersion;
     }
 
-    private static async Task GrantRuntimeRolesAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    // An idempotent script of db/, run on every start; what it notices (a setting it could not make) is logged.
+    private async Task RunScriptAsync(NpgsqlConnection connection, string name, CancellationToken cancellationToken)
     {
-        var grants = await File.ReadAllTextAsync(System.IO.Path.Combine(DbDirectory.Path, GrantsScriptName), cancellationToken);
-        await using var command = new NpgsqlCommand(grants, connection);
-        await command.ExecuteNonQueryAsync(cancellationToken);
+        var text = await File.ReadAllTextAsync(System.IO.Path.Combine(DbDirectory.Path, name), cancellationToken);
+        NoticeEventHandler log = (_, e) => logger.LogWarning("{Script}: {Notice}", name, e.Notice.MessageText);
+        connection.Notice += log;
+        try
+        {
+            await using var command = new NpgsqlCommand(text, connection);
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        }
+        finally
+        {
+            connection.Notice -= log;
+        }
     }
 
     private async Task<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken)

@@ -124,6 +124,33 @@ public sealed class JobCreationTests(PostgresServer server)
         }
     }
 
+    [Fact]
+    public async Task A_batchs_arguments_are_compressed_with_lz4_from_the_next_start_on_and_older_rows_still_read()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        await using var provider = HangfireJobs.AsTheApi(db);
+        var jobs = provider.GetRequiredService<IJobQueue>();
+        var batch = Enumerable.Range(0, 64).Select(i => OnePost($"post {i} of a full batch, long enough to be a real one")[0]).ToList();
+        var fresh = await jobs.EnqueueBatchAsync(batch);
+        // A database migrated before db/hangfire-storage.sql: its column as Hangfire's installer makes it.
+        await db.ExecuteAsync("ALTER TABLE hangfire.job ALTER COLUMN arguments SET COMPRESSION pglz");
+        var older = await jobs.EnqueueBatchAsync(batch);
+
+        await db.Migrator().MigrateAsync(seed: true); // the next start
+        var newer = await jobs.EnqueueBatchAsync(batch);
+
+        // What a DBA sees in \d+ hangfire.job, and how each row is stored.
+        Assert.Equal("l", await db.ScalarAsync<string>(
+            "SELECT attcompression::text FROM pg_attribute WHERE attrelid = 'hangfire.job'::regclass AND attname = 'arguments'"));
+        Assert.Equal("lz4 pglz lz4", await db.ScalarAsync<string>(
+            $"SELECT string_agg(pg_column_compression(arguments), ' ' ORDER BY array_position(ARRAY[{fresh}, {older}, {newer}]::bigint[], id)) FROM hangfire.job WHERE id IN ({fresh}, {older}, {newer})"));
+        using var connection = provider.GetRequiredService<JobStorage>().GetConnection();
+        foreach (var id in new[] { fresh, older, newer })
+        {
+            Assert.Equal(JobPayload.Serialize(batch), connection.GetJobData(id).Job.Args[1]);
+        }
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
