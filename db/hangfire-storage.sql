@@ -4,13 +4,14 @@
 -- hangfire.job.arguments holds a create-activity job's posts, about 16 kB for 64, compressed into TOAST. lz4 does that
 -- for about 60% of pglz's CPU: an enqueue of a 64-post job took 0.28-0.32 ms against 0.45-0.51 (docs/performance.md,
 -- "What a job's statements are, counted"). Rows already written keep pglz until they expire. Needs PostgreSQL 14 or
--- later built with lz4 (RDS's is); elsewhere, for a role that does not own the table (a runtime role), or when the
--- table is too busy to lock within 2 s (the next start tries again), it does nothing and says why.
+-- later (the migrator runs this only there) built with lz4 (RDS's is). Run by a role that does not own the table (a
+-- runtime role) it does nothing; without lz4, or when the table is too busy to lock within 2 s (the next start tries
+-- again), it does nothing and the migrator logs why.
 DO $$
 DECLARE
   arguments pg_attribute%ROWTYPE;
 BEGIN
-  IF current_setting('server_version_num')::int < 140000 OR to_regclass('hangfire.job') IS NULL THEN
+  IF to_regclass('hangfire.job') IS NULL THEN
     RETURN;
   END IF;
   SELECT * INTO arguments FROM pg_attribute WHERE attrelid = 'hangfire.job'::regclass AND attname = 'arguments';
@@ -19,7 +20,7 @@ BEGIN
     RETURN;
   END IF;
   PERFORM set_config('lock_timeout', '2s', true);
-  EXECUTE 'ALTER TABLE hangfire.job ALTER COLUMN arguments SET COMPRESSION lz4';
+  ALTER TABLE hangfire.job ALTER COLUMN arguments SET COMPRESSION lz4;
 EXCEPTION
   WHEN feature_not_supported THEN
     RAISE NOTICE 'hangfire.job.arguments stays pglz: this PostgreSQL has no lz4 (%)', SQLERRM;

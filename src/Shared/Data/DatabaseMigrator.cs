@@ -54,7 +54,10 @@ public sealed class DatabaseMigrator(NpgsqlDataSource dataSource, ResiliencePipe
             {
                 JobStorageServiceCollectionExtensions.InstallSchema(dataSource);
             }
-            await RunScriptAsync(lockConnection, HangfireStorageScriptName, cancellationToken);
+            if (lockConnection.PostgreSqlVersion.Major >= 14) // column compression methods came with 14
+            {
+                await RunScriptAsync(lockConnection, HangfireStorageScriptName, cancellationToken);
+            }
             var seeded = false;
             if (seed)
             {
