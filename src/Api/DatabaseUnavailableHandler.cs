@@ -6,7 +6,8 @@ namespace Cruddur.Api;
 
 /// <summary>
 /// A request that fails because Postgres is down or restarting answers 503 with Retry-After, so clients and
-/// load balancers back off and retry, instead of a 500. Nothing was accepted: no 202 was sent.
+/// load balancers back off and retry, instead of a 500. No 202 was sent; but a commit whose connection broke after the
+/// statement went out may have been stored, and only an Idempotency-Key makes the retry of such a post safe.
 /// </summary>
 internal sealed class DatabaseUnavailableHandler(IProblemDetailsService problems, ILogger<DatabaseUnavailableHandler> logger) : IExceptionHandler
 {
@@ -25,7 +26,13 @@ internal sealed class DatabaseUnavailableHandler(IProblemDetailsService problems
         return await problems.TryWriteAsync(new ProblemDetailsContext
         {
             HttpContext = httpContext,
-            ProblemDetails = { Status = 503, Title = "Database unavailable", Detail = "The database is unavailable; nothing was accepted. Retry in a few seconds." },
+            ProblemDetails =
+            {
+                Status = 503, Title = "Database unavailable",
+                Detail = HttpMethods.IsPost(httpContext.Request.Method)
+                    ? "The database is unavailable. Retry in a few seconds; if the connection broke while committing, this may already be stored, and retrying with the same Idempotency-Key stores it once."
+                    : "The database is unavailable. Retry in a few seconds.",
+            },
         });
     }
 }

@@ -23,13 +23,22 @@ public static class ActivitiesApi
         // the request body is described for the OpenAPI document only. A 503 (Postgres unreachable) may answer any of them.
         var post = api.MapPost("/", PostAsync)
             .RequireRateLimiting(PostRateLimit.PolicyName)
-            .AddOpenApiOperationTransformer(async (operation, context, cancellationToken) => operation.RequestBody = new OpenApiRequestBody
+            .AddOpenApiOperationTransformer(async (operation, context, cancellationToken) =>
             {
-                Required = true,
-                Content = new Dictionary<string, OpenApiMediaType>
+                operation.RequestBody = new OpenApiRequestBody
                 {
-                    ["application/json"] = new() { Schema = await context.GetOrCreateSchemaAsync(typeof(PostActivityRequest), null, cancellationToken) },
-                },
+                    Required = true,
+                    Content = new Dictionary<string, OpenApiMediaType>
+                    {
+                        ["application/json"] = new() { Schema = await context.GetOrCreateSchemaAsync(typeof(PostActivityRequest), null, cancellationToken) },
+                    },
+                };
+                // A 422 is also an Idempotency-Key reused with another post: problem details, as the IETF's Idempotency-Key
+                // draft has it. (One Produces per status: a second would replace the validation errors' body.)
+                if (operation.Responses?.TryGetValue("422", out var rejected) == true && rejected.Content is { } content)
+                {
+                    content["application/problem+json"] = new() { Schema = await context.GetOrCreateSchemaAsync(typeof(ProblemDetails), null, cancellationToken) };
+                }
             })
             .Produces<AcceptedActivity>(StatusCodes.Status202Accepted)
             .ProducesProblem(StatusCodes.Status400BadRequest)
@@ -53,7 +62,9 @@ public static class ActivitiesApi
         home.Produces<IReadOnlyList<FeedActivity>>(StatusCodes.Status200OK)
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
-        api.MapGet("/{uuid:guid}", GetAsync)
+        // No route constraint on the uuid: a path that matches no route is answered without the group's CORS headers,
+        // and a browser would report a malformed uuid's 404 as a failed fetch.
+        api.MapGet("/{uuid}", GetAsync)
             .Produces<StoredActivity>(StatusCodes.Status200OK)
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
@@ -107,13 +118,18 @@ public static class ActivitiesApi
         }
     }
 
-    /// <summary>One activity in the shape of <c>object.sql</c>, or 404 while it is not (yet) stored.</summary>
-    public static async Task<IResult> GetAsync(Guid uuid, ActivityReader store, CancellationToken cancellationToken)
+    /// <summary>One activity in the shape of <c>object.sql</c>, or 404 while it is not (yet) stored, once it has expired, or for a malformed uuid.</summary>
+    public static async Task<IResult> GetAsync(string uuid, ActivityReader store, CancellationToken cancellationToken)
     {
-        var json = await store.ObjectJsonAsync(uuid, cancellationToken);
+        if (!Guid.TryParse(uuid, out var id))
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "No such activity",
+                detail: "An activity's id is a uuid, such as the one in a 202's Location.");
+        }
+        var json = await store.ObjectJsonAsync(id, cancellationToken);
         return json is null
             ? TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "No such activity",
-                detail: $"Activity {uuid} is not stored (yet: a post is stored moments after its 202).")
+                detail: $"Activity {id} is not stored (yet: a post is stored moments after its 202), or it has expired.")
             : TypedResults.Text(json, "application/json");
     }
 

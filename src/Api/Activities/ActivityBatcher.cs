@@ -10,7 +10,8 @@ namespace Cruddur.Api.Activities;
 /// Group commit for posts: the valid posts waiting when a commit starts are committed together in one statement, into a
 /// create-activity job that the posts of <see cref="ActivityBatchOptions.MinInterval"/> share (an open job, put on its
 /// queue after it; see <see cref="Commit"/>). Each caller's task completes only after its commit, with the job's id; if
-/// the commit fails, every caller of the batch gets the exception (nothing was accepted). Each activity keeps its own uuid.
+/// the commit fails, every caller of the batch gets the exception (no 202; stored only if the connection broke after the
+/// commit reached the server). Each activity keeps its own uuid.
 /// </summary>
 public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options, ActivityBatchMetrics metrics, ILogger<ActivityBatcher> logger)
     : BackgroundService

@@ -23,7 +23,7 @@ public sealed class ActivityReader(Db db)
             : (page.Json, new FeedCursor(page.LastCreatedAt!.Value, page.LastUuid!.Value));
     }
 
-    /// <summary>The activity as JSON (the shape of <c>object.sql</c>), or null while it is not stored.</summary>
+    /// <summary>The activity as JSON (the shape of <c>object.sql</c>), or null while it is not stored and once it has expired.</summary>
     public Task<string?> ObjectJsonAsync(Guid uuid, CancellationToken cancellationToken) =>
         db.QueryObjectJsonAsync(db.Template("activities", "object"), new SqlParameters { ["uuid"] = uuid }, cancellationToken);
 }

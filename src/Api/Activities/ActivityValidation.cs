@@ -29,7 +29,7 @@ public static class ActivityValidation
 
     /// <summary>
     /// The error codes for <paramref name="post"/> that need no database: <c>user_handle_blank</c>,
-    /// <c>message_blank</c>, <c>message_exceed_max_chars</c>, <c>ttl_blank</c>, in that order.
+    /// <c>message_blank</c>, <c>message_exceed_max_chars</c>, <c>ttl_blank</c> or <c>ttl_invalid</c> (not one of <see cref="Ttls"/>), in that order.
     /// </summary>
     public static List<string> Validate(PostActivityRequest post)
     {
@@ -47,9 +47,14 @@ public static class ActivityValidation
         {
             errors.Add("message_exceed_max_chars");
         }
-        if (post.Ttl is null || !Ttls.ContainsKey(post.Ttl))
+        if (string.IsNullOrWhiteSpace(post.Ttl))
         {
             errors.Add("ttl_blank");
+        }
+        else if (!Ttls.ContainsKey(post.Ttl))
+        {
+            // The seed answered ttl_blank here too; a client that sent "2-days" deserves to know it was read.
+            errors.Add("ttl_invalid");
         }
         return errors;
     }

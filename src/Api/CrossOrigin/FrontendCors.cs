@@ -20,7 +20,7 @@ public static class FrontendCors
         var settings = services.AddSettings<FrontendOriginsOptions>(configuration);
         return services.AddCors(cors => cors.AddPolicy(PolicyName, policy => policy
             .WithOrigins([.. settings.Origins])
-            .WithMethods(HttpMethods.Get, HttpMethods.Head, HttpMethods.Post)
+            .WithMethods(HttpMethods.Get, HttpMethods.Post)
             .WithHeaders("Authorization", "Content-Type", "Accept", "Idempotency-Key")
             // Location (the 202's activity), Link (the feed's next page), Retry-After (409, 429, 503), WWW-Authenticate (401).
             .WithExposedHeaders("Location", "Link", "Retry-After", "WWW-Authenticate")

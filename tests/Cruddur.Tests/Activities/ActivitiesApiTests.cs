@@ -69,11 +69,12 @@ public sealed class ActivitiesApiTests(PostgresServer server) : IAsyncLifetime
     [InlineData("""{"user_handle":"nobody","message":"hi","ttl":"1-day"}""", "user_handle_unknown")]
     [InlineData("""{"user_handle":"bayko","message":"   ","ttl":"1-day"}""", "message_blank")]
     [InlineData("""{"user_handle":"bayko","ttl":"1-day"}""", "message_blank")]
-    [InlineData("""{"user_handle":"bayko","message":"hi","ttl":"2-days"}""", "ttl_blank")]
+    [InlineData("""{"user_handle":"bayko","message":"hi","ttl":"2-days"}""", "ttl_invalid")]
+    [InlineData("""{"user_handle":"bayko","message":"hi","ttl":" "}""", "ttl_blank")]
     [InlineData("""{"user_handle":"bayko","message":"hi"}""", "ttl_blank")]
     [InlineData("""{"user_handle":null,"message":null,"ttl":null}""", "user_handle_blank,message_blank,ttl_blank")]
     [InlineData("""{}""", "user_handle_blank,message_blank,ttl_blank")]
-    [InlineData("""{"user_handle":"nobody","message":"","ttl":"forever"}""", "user_handle_unknown,message_blank,ttl_blank")]
+    [InlineData("""{"user_handle":"nobody","message":"","ttl":"forever"}""", "user_handle_unknown,message_blank,ttl_invalid")]
     public async Task Every_validation_error_is_reported_with_what_was_sent_and_nothing_is_queued(string body, string errors)
     {
         var response = await PostAsync(body);

@@ -132,6 +132,28 @@ public sealed class CrossOriginTests(PostgresServer server) : IAsyncLifetime
         }
     }
 
+    [Theory]
+    [InlineData("not-a-uuid")]
+    [InlineData("00000000-0000-4000-8000-00000000000")]
+    [InlineData("expired")]
+    public async Task A_missing_malformed_or_expired_activity_is_a_404_the_frontend_may_read(string id)
+    {
+        if (id == "expired")
+        {
+            id = (await _db.ScalarAsync<Guid>("""
+                INSERT INTO activities (user_uuid, message, expires_at)
+                SELECT uuid, 'gone by now', now() - interval '1 minute' FROM users WHERE handle = 'bayko' RETURNING uuid
+                """)).ToString();
+        }
+
+        var response = await GetAsync($"/api/activities/{id}", Frontend, "null");
+
+        // Without Access-Control-Allow-Origin the page would see "Failed to fetch" rather than the 404.
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Equal(Frontend, Header(response, "Access-Control-Allow-Origin"));
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+    }
+
     [Fact]
     public async Task The_feeds_cache_answers_each_origin_with_its_own_CORS_headers()
     {

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Net;
 using System.Text;
 using Cruddur.Api.Activities;
@@ -65,7 +66,8 @@ public sealed class IdempotencyKeyTests(PostgresServer server) : IAsyncLifetime
         var reused = await PostAsync("""{"user_handle":"andrewbrown","message":"Something else","ttl":"1-day"}""", "same");
 
         Assert.Equal(HttpStatusCode.UnprocessableEntity, reused.StatusCode);
-        Assert.Contains("Idempotency-Key", await reused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal("application/problem+json", reused.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("Idempotency-Key reused", JsonDocument.Parse(await reused.Content.ReadAsStringAsync()).RootElement.GetProperty("title").GetString());
     }
 
     [Fact]

@@ -23,6 +23,9 @@ public sealed class OpenApiDocumentTests(PostgresServer server)
         Assert.Equal(["202", "400", "401", "403", "409", "413", "422", "429", "503"], Statuses(paths, "/api/activities", "post"));
         var body = paths.GetProperty("/api/activities").GetProperty("post").GetProperty("requestBody").GetProperty("content").GetProperty("application/json");
         Assert.True(body.TryGetProperty("schema", out _), "the POST's request body has a schema");
+        // 422: the validation errors in the seed's shape, or problem details for a reused Idempotency-Key.
+        var rejected = paths.GetProperty("/api/activities").GetProperty("post").GetProperty("responses").GetProperty("422").GetProperty("content");
+        Assert.Equal(["application/json", "application/problem+json"], [.. rejected.EnumerateObject().Select(c => c.Name).Order(StringComparer.Ordinal)]);
         Assert.Equal(["200", "400", "503"], Statuses(paths, "/api/activities/home", "get"));
         Assert.Equal(["200", "404", "503"], Statuses(paths, "/api/activities/{uuid}", "get"));
         Assert.Equal(["200", "404", "503"], Statuses(paths, "/api/jobs/{jobId}", "get"));
