@@ -1,9 +1,11 @@
 using Amazon.SQS;
 using Amazon.SQS.Model;
+using Cruddur.Shared.Data;
 using Cruddur.Shared.Jobs;
 using Cruddur.Shared.Observability;
 using Cruddur.Shared.Resilience;
 using Cruddur.Shared.Users;
+using Npgsql;
 using Polly;
 using Polly.Registry;
 using Polly.Retry;
@@ -14,12 +16,15 @@ namespace Cruddur.Api.Users;
 /// Reads Cognito post-confirmation events from SQS and enqueues the sign-ups of each receive as one
 /// <c>ingest-cognito-user</c> job: one commit for up to ten messages. A message is deleted only after its
 /// job is committed to Postgres, so a crash, a shutdown or a database outage loses nothing: the message comes
-/// back after its visibility timeout. A body that cannot be a user goes to the dead-letter queue with its
-/// reason. Bodies hold emails: they are never logged.
+/// back after its visibility timeout. After a failed commit the poller receives nothing until Postgres answers
+/// again: each receive counts towards the queue's redrive policy (5 receives with <c>bin/sqs-create-queues</c>), which
+/// would otherwise dead-letter every sign-up of an outage longer than five visibility timeouts. A body that cannot
+/// be a user goes to the dead-letter queue with its reason. Bodies hold emails: they are never logged.
 /// </summary>
 public sealed class CognitoUsersIngress(
     IAmazonSQS sqs,
     IJobQueue jobs,
+    NpgsqlDataSource database,
     CognitoUsersIngressOptions options,
     ResiliencePipelineProvider<string> pipelines,
     ILogger<CognitoUsersIngress> logger) : BackgroundService
@@ -28,6 +33,7 @@ public sealed class CognitoUsersIngress(
 
     private static readonly ResiliencePropertyKey<int> PollerKey = new("cruddur.sqs-poller");
     private static readonly ResiliencePropertyKey<int> FailuresKey = new("cruddur.sqs-failures");
+    private static readonly ResiliencePropertyKey<bool> StorageDownKey = new("cruddur.sqs-storage-down");
 
     private readonly string _queueUrl = options.QueueUrl
         ?? throw new InvalidOperationException($"{CognitoUsersIngressOptions.QueueUrlKey} is not set.");
@@ -80,6 +86,10 @@ public sealed class CognitoUsersIngress(
     /// </summary>
     private async Task<bool> ReceiveAndStoreAsync(int poller, ReceiveMessageRequest request, ResilienceContext context)
     {
+        if (context.Properties.GetValue(StorageDownKey, false) && !await DatabaseAnswersAsync(context.CancellationToken))
+        {
+            return false; // nothing received: the messages of the failed commit keep their receive count
+        }
         List<Message> messages = [];
         while (messages.Count == 0)
         {
@@ -88,11 +98,25 @@ public sealed class CognitoUsersIngress(
         }
         // The batch in hand is finished even when shutdown begins: stopping only stops receiving.
         var stored = await HandleBatchAsync(poller, messages);
+        context.Properties.Set(StorageDownKey, !stored);
         if (stored && context.Properties.TryGetValue(FailuresKey, out var failures) && failures > 0)
         {
             logger.LogInformation("Poller {Poller}: Postgres is reachable again; enqueueing resumed", poller);
         }
         return stored;
+    }
+
+    private async Task<bool> DatabaseAnswersAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await HealthProbe.ScalarAsync(database, "SELECT 1", null, cancellationToken);
+            return true;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return false; // whatever stops the probe (a refused connection, a timeout, a token the server refuses) would stop the commit
+        }
     }
 
     /// <summary>The <see cref="Retries.SqsPoll"/> pipeline's retry condition: a failed receive or store, unless the Api is stopping.</summary>

@@ -18,13 +18,16 @@ public sealed class SqsQueues(MotoServer moto) : IDisposable
         new BasicAWSCredentials("testing", "testing-secret"),
         AwsClientConfiguration.Apply(new AmazonSQSConfig(), new ConfigurationBuilder().AddInMemoryCollection(moto.Environment).Build()));
 
-    public async Task<string> CreateAsync(string purpose, int visibilityTimeoutSeconds = 30)
+    /// <summary>A queue; with <paramref name="redriveTo"/>, a message received more than <paramref name="maxReceiveCount"/> times moves there.</summary>
+    public async Task<string> CreateAsync(string purpose, int visibilityTimeoutSeconds = 30, string? redriveTo = null, int maxReceiveCount = 5)
     {
-        var response = await Client.CreateQueueAsync(new CreateQueueRequest
+        var attributes = new Dictionary<string, string> { ["VisibilityTimeout"] = visibilityTimeoutSeconds.ToString(CultureInfo.InvariantCulture) };
+        if (redriveTo is not null)
         {
-            QueueName = $"{purpose}-{Guid.NewGuid():N}",
-            Attributes = new Dictionary<string, string> { ["VisibilityTimeout"] = visibilityTimeoutSeconds.ToString(CultureInfo.InvariantCulture) },
-        });
+            var arn = (await Client.GetQueueAttributesAsync(redriveTo, ["QueueArn"])).QueueARN;
+            attributes["RedrivePolicy"] = JsonSerializer.Serialize(new { deadLetterTargetArn = arn, maxReceiveCount = maxReceiveCount.ToString(CultureInfo.InvariantCulture) });
+        }
+        var response = await Client.CreateQueueAsync(new CreateQueueRequest { QueueName = $"{purpose}-{Guid.NewGuid():N}", Attributes = attributes });
         return response.QueueUrl;
     }
 
