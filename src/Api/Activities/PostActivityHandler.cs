@@ -41,8 +41,13 @@ public sealed class PostActivityHandler(
             author = await users.FindByCognitoUserIdAsync(cognitoUserId, cancellationToken);
             if (author is null)
             {
-                return new PostActivityOutcome.Refused(StatusCodes.Status409Conflict, "Sign-up not stored yet",
-                    "You are signed in, but your sign-up is still on its way to Cruddur; try again in a moment.", SignUpPendingRetryAfterSeconds);
+                // A sign-up that failed for good is not "on its way": a 409 would have the frontend retry forever.
+                return await users.FailedSignUpHandleAsync(cognitoUserId, cancellationToken) is { } taken
+                    ? new PostActivityOutcome.Refused(StatusCodes.Status403Forbidden, "Sign-up not stored",
+                        $"You are signed in, but your sign-up could not be stored: the handle @{taken} belongs to another Cruddur user. " +
+                        "Ask an operator to give you another handle; you can post once your sign-up is stored.")
+                    : new PostActivityOutcome.Refused(StatusCodes.Status409Conflict, "Sign-up not stored yet",
+                        "You are signed in, but your sign-up is still on its way to Cruddur; try again in a moment.", SignUpPendingRetryAfterSeconds);
             }
             if (!string.IsNullOrWhiteSpace(post.UserHandle) && !string.Equals(post.UserHandle, author.Handle, StringComparison.Ordinal))
             {

@@ -31,6 +31,14 @@ public sealed class UserDirectory(Db db, TimeProvider clock, TimeSpan? cacheTtl 
     public Task<UserSummary?> FindByCognitoUserIdAsync(string cognitoUserId, CancellationToken cancellationToken) =>
         FindAsync(_byCognitoUserId, "object_by_cognito_user_id", "cognito_user_id", cognitoUserId, cancellationToken);
 
+    /// <summary>
+    /// The handle a signed-in user's sign-up asked for when it could not be stored because another user holds it, or
+    /// null when their sign-up has not failed (it is on its way). Never cached: an operator's fix shows at once.
+    /// </summary>
+    public Task<string?> FailedSignUpHandleAsync(string cognitoUserId, CancellationToken cancellationToken) =>
+        db.QueryRowAsync(db.Template("users", "sign_up_failure"), new SqlParameters { ["cognito_user_id"] = cognitoUserId },
+            row => row.GetString(row.GetOrdinal("handle")), cancellationToken);
+
     private async Task<UserSummary?> FindAsync(
         ConcurrentDictionary<string, (UserSummary User, long ExpiresAt)> found, string template, string parameter, string key, CancellationToken cancellationToken)
     {

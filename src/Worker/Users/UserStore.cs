@@ -9,7 +9,8 @@ namespace Cruddur.Worker.Users;
 
 /// <summary>
 /// Stores confirmed Cognito users with <c>db/sql/users/upsert.sql</c>, keyed on the cognito user id: the
-/// same event twice makes one user, and an updated email, name or handle updates it. Transient database
+/// same event twice makes one user, and an updated email, name or handle updates it. A sign-up whose handle another
+/// user holds is recorded as failed (<c>sign_up_failed.sql</c>), for the Api to tell that user. Transient database
 /// errors are retried by the <see cref="Retries.DatabaseWrite"/> pipeline.
 /// </summary>
 public sealed class UserStore(Db db, ResiliencePipelineProvider<string> pipelines)
@@ -48,6 +49,10 @@ public sealed class UserStore(Db db, ResiliencePipelineProvider<string> pipeline
         }
         catch (PostgresException e) when (IsHandleTaken(e))
         {
+            // Kept, so that the Api tells this user why they cannot post rather than to wait for their sign-up.
+            var failed = db.Template("users", "sign_up_failed");
+            var failure = new SqlParameters { ["cognito_user_id"] = job.CognitoUserId, ["handle"] = job.Handle };
+            await _writes.ExecuteAsync(async token => await db.QueryCommitAsync<string>(failed, failure, token), cancellationToken);
             throw new HandleTakenException(job.Handle, job.CognitoUserId, e);
         }
     }

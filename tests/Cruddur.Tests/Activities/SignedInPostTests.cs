@@ -6,7 +6,9 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Cruddur.Api.Authentication;
 using Cruddur.Tests.Fixtures;
+using Cruddur.Shared.Users;
 using Cruddur.Worker.Activities;
+using Cruddur.Worker.Users;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 
@@ -133,6 +135,28 @@ public sealed class SignedInPostTests(PostgresServer server, MotoServer moto) : 
         await _db.ExecuteAsync($"INSERT INTO users (display_name, handle, email, cognito_user_id) VALUES ('Carol', 'carol', 'carol@example.com', '{carol.Sub}')");
         var later = await PostAsync(Hello, carol.AccessToken);
         Assert.Equal(HttpStatusCode.Accepted, later.StatusCode); // "unknown" was not remembered
+    }
+
+    [Fact]
+    public async Task A_sign_up_whose_handle_is_taken_gets_403_naming_it_until_a_new_handle_is_stored()
+    {
+        var dave = await _pool.SignUpAndSignInAsync("dave");
+        await using var ingest = await InProcessWorker.StartAsync(_db.Url, [typeof(UserFunctions)]);
+        // Dave's sign-up asks for @bob, whom Bob already is.
+        var failed = await ingest.Jobs.EnqueueBatchAsync([new IngestCognitoUserJob(dave.Sub, "dave@example.com", "Dave", "bob")]);
+        Assert.Equal("Failed", (await HangfireJobs.WaitForFinalStateAsync(_db.DataSource, failed)).State); // once, for good
+
+        var refused = await PostAsync(Hello, dave.AccessToken);
+        // An operator gives him another handle and sends his sign-up again.
+        var stored = await ingest.Jobs.EnqueueBatchAsync([new IngestCognitoUserJob(dave.Sub, "dave@example.com", "Dave", "dave")]);
+        await HangfireJobs.WaitForFinalStateAsync(_db.DataSource, stored);
+        var accepted = await PostAsync(Hello, dave.AccessToken);
+
+        Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+        Assert.False(refused.Headers.Contains("Retry-After")); // nothing to wait for
+        Assert.Contains("the handle @bob belongs to another Cruddur user", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM sign_up_failures"));
     }
 
     [Fact]
