@@ -85,6 +85,12 @@ internal sealed partial class FunctionCatalog
             return null;
         }
 
+        if (triggers[0].GetCustomAttributes<TriggerAttribute>(inherit: false).Count() > 1)
+        {
+            errors.Add($"{where}: parameter '{triggers[0].Name}' has more than one trigger attribute; a function has exactly one.");
+            return null;
+        }
+
         var sources = new List<ParameterSource>();
         foreach (var parameter in parameters)
         {

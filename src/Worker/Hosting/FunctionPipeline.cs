@@ -28,19 +28,38 @@ internal sealed class FunctionPipeline
 
     public Task RunAsync(FunctionContext context) => _run(context);
 
-    private static Task InvokeFunctionAsync(FunctionContext context)
+    private static async Task InvokeFunctionAsync(FunctionContext context)
     {
         var function = context.Function;
-        var instance = function.Method.IsStatic
-            ? null
-            : ActivatorUtilities.GetServiceOrCreateInstance(context.InstanceServices, function.Method.DeclaringType!);
         var arguments = function.Parameters.Select(source => source switch
         {
             ParameterSource.Trigger => BindTrigger(context),
             ParameterSource.Context => context,
             _ => (object)context.CancellationToken,
         }).ToArray();
-        return (Task)function.Method.Invoke(instance, BindingFlags.DoNotWrapExceptions, null, arguments, null)!;
+        // A function's class registered as a service is the container's to dispose; one the host creates, the host disposes.
+        var type = function.Method.DeclaringType!;
+        var instance = function.Method.IsStatic ? null : context.InstanceServices.GetService(type);
+        var created = instance is null && !function.Method.IsStatic;
+        if (created)
+        {
+            instance = ActivatorUtilities.CreateInstance(context.InstanceServices, type);
+        }
+        try
+        {
+            await (Task)function.Method.Invoke(instance, BindingFlags.DoNotWrapExceptions, null, arguments, null)!;
+        }
+        finally
+        {
+            if (created && instance is IAsyncDisposable asyncDisposable)
+            {
+                await asyncDisposable.DisposeAsync();
+            }
+            else if (created && instance is IDisposable disposable)
+            {
+                disposable.Dispose();
+            }
+        }
     }
 
     private static object BindTrigger(FunctionContext context)

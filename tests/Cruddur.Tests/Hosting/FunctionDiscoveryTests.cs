@@ -45,6 +45,7 @@ public class FunctionDiscoveryTests
     [InlineData(typeof(DuplicateNames), "DuplicateNames.Second", "already used by Cruddur.Tests.Hosting.FunctionDiscoveryTests+DuplicateNames.First")]
     [InlineData(typeof(NoTrigger), "NoTrigger.RunAsync", "no trigger")]
     [InlineData(typeof(TwoTriggers), "TwoTriggers.RunAsync", "2 triggers")]
+    [InlineData(typeof(TwoTriggersOnOneParameter), "TwoTriggersOnOneParameter.RunAsync", "parameter 'job' has more than one trigger attribute")]
     [InlineData(typeof(NotAContract), "NotAContract.RunAsync", "String is not a job contract")]
     [InlineData(typeof(WrongContract), "WrongContract.RunAsync", "CreateActivityJob is the contract of function 'create-activity'")]
     [InlineData(typeof(BadCron), "BadCron.RunAsync", "'every tuesday' is not a valid cron expression")]
@@ -89,6 +90,12 @@ public class FunctionDiscoveryTests
     {
         [Function("echo")]
         public Task RunAsync(EchoJob job) => Task.CompletedTask;
+    }
+
+    public sealed class TwoTriggersOnOneParameter
+    {
+        [Function("echo")]
+        public Task RunAsync([JobTrigger("tests"), TimerTrigger("* * * * *")] EchoJob job) => Task.CompletedTask;
     }
 
     public sealed class TwoTriggers

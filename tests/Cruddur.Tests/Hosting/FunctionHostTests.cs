@@ -63,6 +63,33 @@ public class FunctionHostTests(PostgresServer server)
     }
 
     [Fact]
+    public async Task A_function_class_the_host_creates_is_disposed_after_each_invocation()
+    {
+        await using var db = await TestDatabase.CreateAsync(server);
+        await using var worker = await StartAsync(db, [typeof(DisposableFunctions)]);
+        var recorder = worker.Services.GetRequiredService<InvocationRecorder>();
+
+        await worker.Jobs.EnqueueAsync(new DisposableJob("one"));
+        await recorder.WaitForAsync(e => e.Contains("disposed"));
+        await worker.Jobs.EnqueueAsync(new DisposableJob("two"));
+        await recorder.WaitForAsync(e => e.Count(x => x == "disposed") == 2);
+
+        Assert.Equal(["ran one", "disposed", "ran two", "disposed"], recorder.Events);
+    }
+
+    [Fact]
+    public async Task A_function_whose_class_needs_an_unregistered_service_stops_startup_naming_the_class_and_the_parameter()
+    {
+        await using var db = await TestDatabase.CreateAsync(server);
+
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => StartAsync(db, [typeof(UnregisteredDependencyFunctions)]));
+
+        Assert.Contains(typeof(UnregisteredDependencyFunctions).FullName!, error.Message, StringComparison.Ordinal);
+        Assert.Contains("UnregisteredService missing", error.Message, StringComparison.Ordinal);
+        Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM hangfire.server")); // no server began to fetch jobs
+    }
+
+    [Fact]
     public async Task A_batch_job_reaches_a_function_that_takes_a_list_in_one_call()
     {
         await using var db = await TestDatabase.CreateAsync(server);

@@ -42,6 +42,42 @@ public sealed class RecordingFunctions(InvocationRecorder recorder, ScopedMarker
     }
 }
 
+[JobContract("disposable", "tests")]
+public sealed record DisposableJob(string Label);
+
+/// <summary>A function's class that holds something to release: the host disposes each instance it created, after its call.</summary>
+public sealed class DisposableFunctions(InvocationRecorder recorder) : IAsyncDisposable
+{
+    [Function("disposable")]
+    public Task RunAsync([JobTrigger("tests")] DisposableJob job)
+    {
+        recorder.Record($"ran {job.Label}");
+        return Task.CompletedTask;
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        recorder.Record("disposed");
+        return ValueTask.CompletedTask;
+    }
+}
+
+[JobContract("needs-unregistered", "tests")]
+public sealed record UnregisteredDependencyJob(string Label);
+
+/// <summary>Needs a service nobody registered.</summary>
+public sealed class UnregisteredDependencyFunctions(InvocationRecorder recorder, UnregisteredService missing)
+{
+    [Function("needs-unregistered")]
+    public Task RunAsync([JobTrigger("tests")] UnregisteredDependencyJob job)
+    {
+        recorder.Record($"{job.Label} {missing}");
+        return Task.CompletedTask;
+    }
+}
+
+public sealed class UnregisteredService;
+
 public sealed class BatchFunctions(InvocationRecorder recorder)
 {
     [Function("sum-batch")]
