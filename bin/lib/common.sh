@@ -137,9 +137,22 @@ url_with_database() {
   printf '%s://%s%s/%s%s\n' "$scheme" "$userinfo" "${hostpart%%/*}" "$database" "$query"
 }
 
+# A loopback port nothing listens on, below the kernel's ephemeral range: a port in that range can be taken by an outgoing
+# connection (a load generator's, a pool's) between this check and the server's bind (a bench run failed so, 2026-12-07).
+free_port() {
+  local low port
+  read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || low=32768
+  [ "$low" -gt 12000 ] || low=32768
+  for _ in $(seq 1 100); do
+    port=$((10000 + RANDOM % (low - 10000)))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return; fi
+  done
+  fail "no free port found"
+}
+
 # The URL with its password hidden, for messages.
-url_redacted() {
-  printf '%s\n' "$1" | sed -E 's#^([a-z]+://[^:/@]*:)[^@]*@#\1***@#'
+url_redacted() { # the last '@' before the query ends the user info, even after an unencoded '@' in the password
+  printf '%s\n' "$1" | sed -E -e 's#^([a-z]+://[^:/@]*:)[^?]*@#\1***@#' -e 's#([?&](password|passfile)=)[^&]*#\1***#gI'
 }
 
 # Fails with a clear message unless the server behind a URL answers.
@@ -165,6 +178,24 @@ url_password() {
   printf '%b' "${password//%/\\x}"
 }
 
+# The SCRAM-SHA-256 verifier of the password on standard input, as PostgreSQL stores it: ALTER ROLE ... PASSWORD with it
+# never puts the password itself in a statement, which the server logs with log_statement=ddl (common on RDS) or when
+# it fails. Empty for a password that is not printable ASCII, whose SASLprep normalization this does not do.
+scram_verifier() {
+  python3 -c '
+import base64, hashlib, hmac, os, sys
+password = sys.stdin.read()
+if not password or not all(32 <= ord(c) < 127 for c in password):
+    sys.exit(0)
+salt, iterations = os.urandom(16), 4096
+salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+b64 = lambda b: base64.b64encode(b).decode()
+print(f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(hashlib.sha256(client_key).digest())}:{b64(server_key)}")
+'
+}
+
 # The same URL without its password (the user kept), for a command line that any local user can read in ps.
 url_without_password() {
   local url="$1" scheme="${1%%://*}" rest="${1#*://}" query=""
@@ -180,6 +211,11 @@ url_without_password() {
 db_psql() {
   local url="$1" password
   shift
+  case "${url#*\?}" in
+    "$url") ;;
+    password=* | *\&password=* | passfile=* | *\&passfile=*)
+      fail "the database URL $(url_redacted "$url") has its password in the query; put it in the user info (postgresql://user:password@host/db), as the Api and the Worker take it." ;;
+  esac
   case "${DATABASE_AUTH:-password}" in
     password) password=$(url_password "$url") ;;
     iam)

@@ -6,7 +6,7 @@ namespace Cruddur.Shared.Data;
 /// <summary>
 /// Turns the seed's <c>postgresql://user:pass@host:port/db?sslmode=...</c> URLs into Npgsql settings.
 /// </summary>
-public static class ConnectionUrl
+public static partial class ConnectionUrl
 {
     /// <summary>
     /// Parses a <c>postgresql://</c> (or <c>postgres://</c>) URL. User and password may be percent-encoded.
@@ -63,6 +63,8 @@ public static class ConnectionUrl
                 case "application_name":
                     builder.ApplicationName = value;
                     break;
+                case "password" or "passfile":
+                    throw new FormatException($"'{Redact(url)}' has its password in the query: put it in the user info (postgresql://user:password@host/db, percent-encoded).");
                 case "connect_timeout":
                     builder.Timeout = int.TryParse(value, out var seconds) && seconds >= 0
                         ? seconds
@@ -97,10 +99,15 @@ public static class ConnectionUrl
         var queryStart = url.IndexOf('?', schemeEnd);
         var at = url.LastIndexOf('@', queryStart < 0 ? url.Length - 1 : queryStart);
         var colon = url.IndexOf(':', schemeEnd + 3);
-        return at < 0 || colon < 0 || colon > at
+        var redacted = at < 0 || colon < 0 || colon > at
             ? url
             : string.Concat(url.AsSpan(0, colon + 1), "***", url.AsSpan(at));
+        // libpq also takes the password as a query parameter (?password=...), which Parse refuses by name.
+        return QueryPassword().Replace(redacted, "$1***");
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"([?&](?:password|passfile)=)[^&#]*", System.Text.RegularExpressions.RegexOptions.IgnoreCase)]
+    private static partial System.Text.RegularExpressions.Regex QueryPassword();
 
     /// <summary>True for loopback names and addresses: the only hosts that may skip TLS by default.</summary>
     public static bool IsLocal(string host) =>

@@ -120,6 +120,23 @@ public class BinScriptTests(PostgresServer server)
         Assert.DoesNotContain(Uri.EscapeDataString(PostgresServer.Password), result.Output, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("db-create")]
+    [InlineData("db-schema-load")]
+    [InlineData("db-seed")]
+    public async Task A_password_in_the_urls_query_is_refused_and_never_printed(string script)
+    {
+        // libpq takes ?password=; psql's command line would show it to every local user, and the Api refuses it.
+        var url = $"postgresql://postgres@127.0.0.1:1/cruddur?sslmode=disable&password={Uri.EscapeDataString(PostgresServer.Password)}";
+
+        var result = await Repository.RunScriptAsync(script, [], Env(url));
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("has its password in the query", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain(Uri.EscapeDataString(PostgresServer.Password), result.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain(PostgresServer.Password, result.Output, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Db_connect_prints_only_what_psql_prints_on_stdout()
     {

@@ -54,6 +54,7 @@ public class ConnectionUrlTests
     [InlineData("mysql://root:hunter2secret@localhost/cruddur", "is not a postgresql://")]
     [InlineData("postgresql://root:hunter2secret@localhost/cruddur?sslmode=sometimes", "sslmode 'sometimes'")]
     [InlineData("postgresql://root:hunter2secret@localhost/cruddur?pool=9", "'pool'")]
+    [InlineData("postgresql://root@localhost/cruddur?sslmode=require&password=hunter2secret", "password in the query")]
     [InlineData("Host=localhost;Password=hunter2secret", "is not a postgresql://")]
     [InlineData("root:hunter2secret@localhost", "is not a postgresql://")]
     public void A_bad_url_is_a_clear_error_that_never_shows_the_password(string url, string explanation)
@@ -68,6 +69,7 @@ public class ConnectionUrlTests
     [InlineData("postgresql://root:hunter2secret@localhost:5432/cruddur", "postgresql://root:***@localhost:5432/cruddur")]
     [InlineData("postgresql://root:hun@ter2/secret@localhost/cruddur?sslmode=require", "postgresql://root:***@localhost/cruddur?sslmode=require")]
     [InlineData("postgresql://localhost:5432/cruddur", "postgresql://localhost:5432/cruddur")]
+    [InlineData("postgresql://root@localhost/cruddur?password=hunter2secret&sslmode=require", "postgresql://root@localhost/cruddur?password=***&sslmode=require")]
     public void Redact_hides_only_the_password(string url, string expected)
     {
         Assert.Equal(expected, ConnectionUrl.Redact(url));

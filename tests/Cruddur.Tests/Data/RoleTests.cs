@@ -113,6 +113,48 @@ public class RoleTests(PostgresServer server)
     }
 
     [Fact]
+    public async Task Bin_db_setup_with_the_migration_roles_URL_set_resets_the_database_as_the_migration_roles()
+    {
+        Assert.SkipUnless(server.HasRoles, "TEST_CONNECTION_URL's server has no roles of this run");
+        // A developer with roles: the administrator's CONNECTION_URL and the migration role's URL, as bin/up sets them.
+        var admin = server.UrlForNewDatabase("setuproles");
+        var urls = new Dictionary<string, string?>
+        {
+            ["CONNECTION_URL"] = admin,
+            ["MIGRATION_CONNECTION_URL"] = As(admin, PostgresServer.MigrationRole, PostgresServer.Password),
+        };
+
+        var setup = await Repository.RunScriptAsync("db-setup", [], urls);
+
+        Assert.True(setup.ExitCode == 0, setup.ToString());
+        Assert.Equal(PostgresServer.MigrationRole, await ScalarAsync<string>(admin,
+            "SELECT string_agg(DISTINCT tableowner, ',') FROM pg_tables WHERE schemaname IN ('public', 'hangfire')"));
+        Assert.Equal(2L, await ScalarAsync<long>(admin, "SELECT count(*) FROM users"));
+    }
+
+    [Fact]
+    public async Task Bin_db_roles_sets_passwords_that_work_without_the_password_reaching_a_statement_the_server_logs()
+    {
+        Assert.SkipUnless(server.HasRoles, "TEST_CONNECTION_URL's server has no roles of this run");
+        var admin = server.UrlForNewDatabase("rolesscram");
+        Assert.Equal(0, (await Repository.RunScriptAsync("db-create", [], new Dictionary<string, string?> { ["CONNECTION_URL"] = admin })).ExitCode);
+        // An RDS parameter group that audits DDL.
+        await ExecuteAsync(admin, $"ALTER DATABASE \"{ConnectionUrl.Parse(admin).Database}\" SET log_statement = 'ddl'");
+        var password = "api-" + PostgresServer.Password; // the value the test above sets: other tests may be using the role
+
+        var result = await Repository.RunScriptAsync("db-roles", [], new Dictionary<string, string?>
+        {
+            ["CONNECTION_URL"] = admin,
+            ["DB_API_PASSWORD"] = password,
+        });
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal(1, await ScalarAsync<int>(As(admin, "cruddur_api", password), "SELECT 1"));
+        Assert.Contains("ALTER ROLE cruddur_api PASSWORD 'SCRAM-SHA-256$4096:", server.LogTail(1_000_000), StringComparison.Ordinal);
+        Assert.DoesNotContain(password, server.LogTail(1_000_000), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Bin_db_roles_with_iam_grants_the_three_roles_rds_iam()
     {
         Assert.SkipUnless(server.HasRoles, "TEST_CONNECTION_URL's server has no roles of this run");
