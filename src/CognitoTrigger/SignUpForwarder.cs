@@ -101,8 +101,11 @@ public sealed partial class SignUpForwarder(IAmazonSQS sqs, string queueUrl, ILo
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
+            // The details (an AccessDenied names the account, the role and the queue) go to the function's log only:
+            // Cognito shows the exception's message to the person signing up.
+            LogNotQueued(sub, _budget.TotalTimeout.TotalSeconds, e.GetType().Name, e.Message);
             throw new SignUpNotQueuedException(
-                $"The sign-up of sub {sub} was not put on the users queue (attempts stop after {_budget.TotalTimeout.TotalSeconds:0.#} s): {e.GetType().Name}: {e.Message}", e);
+                $"The sign-up of sub {sub} was not put on the users queue; the Cognito trigger's log says why.", e);
         }
     }
 
@@ -132,6 +135,9 @@ public sealed partial class SignUpForwarder(IAmazonSQS sqs, string queueUrl, ILo
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Trigger} for sub {Sub}: queued as SQS message {MessageId} in {DurationMs:0} ms")]
     private partial void LogQueued(string trigger, string sub, string messageId, double durationMs);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Sign-up of sub {Sub} not queued (attempts stop after {BudgetSeconds:0.#} s): {Error}: {Reason}; send it again with bin/sqs-send-cognito-event")]
+    private partial void LogNotQueued(string sub, double budgetSeconds, string error, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Trigger} for sub {Sub}: a password reset, not a sign-up; nothing queued")]
     private partial void LogNotASignUp(string trigger, string sub);
