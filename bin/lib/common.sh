@@ -247,7 +247,7 @@ rds_auth_token() {
     *) host="$hostport" ;;
   esac
   command -v aws >/dev/null 2>&1 || fail "aws CLI not found: DATABASE_AUTH=iam takes its tokens from it (pip install awscli)."
-  aws rds generate-db-auth-token --hostname "$host" --port "$port" --username "$user" --region "${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-1}}"
+  aws rds generate-db-auth-token --hostname "$host" --port "$port" --username "$user" --region "$(aws_region)"
 }
 
 # Runs `Cruddur.Worker migrate ...` against CON_URL: the same migrator and journal the Worker uses at startup.
@@ -284,11 +284,20 @@ as_postgres() {
   fi
 }
 
-# Runs the aws CLI in AWS_REGION (default us-east-1) and, when AWS_ENDPOINT_URL is set, against that endpoint
+# The region the aws CLI acts in: AWS_REGION, else AWS_DEFAULT_REGION, else the CLI profile's, else us-east-1. The
+# profile's counts: a script must not act on an instance of another region than the operator's own commands do.
+aws_region() {
+  local region="${AWS_REGION:-${AWS_DEFAULT_REGION:-}}"
+  [ -n "$region" ] || region=$(aws configure get region 2>/dev/null || true)
+  printf '%s\n' "${region:-us-east-1}"
+}
+
+# Runs the aws CLI in aws_region and, when AWS_ENDPOINT_URL is set, against that endpoint
 # (an emulator such as moto_server): the aws CLI v1 ignores that variable for some services.
 aws_cli() {
   command -v aws >/dev/null 2>&1 || fail "aws CLI not found: pip install awscli (or see https://aws.amazon.com/cli/)."
-  local args=(--region "${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-1}}")
+  AWS_CLI_REGION="${AWS_CLI_REGION:-$(aws_region)}"
+  local args=(--region "$AWS_CLI_REGION")
   [ -n "${AWS_ENDPOINT_URL:-}" ] && args+=(--endpoint-url "$AWS_ENDPOINT_URL")
   aws "${args[@]}" "$@"
 }
