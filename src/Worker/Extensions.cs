@@ -30,6 +30,8 @@ public static class Extensions
             ],
         });
         builder.Logging.AddCruddurConsole(builder.Configuration);
+        // Before the function host: its startup waits for the database, which the security group rule may shut out.
+        builder.Services.AddSecurityGroupRefresh(builder.Configuration);
         var host = builder.AddFunctionHost(functionTypes ?? FunctionCatalog.TypesIn(typeof(Extensions).Assembly));
         // An invocation waiting out an outage holds one of the WORKER_COUNT threads, so its backoff is the Worker's
         // resume time: capped at 0.5 s (a 5 s cap made the 6th attempt wait 2.5-3.2 s after PostgreSQL was back,
@@ -39,7 +41,6 @@ public static class Extensions
         builder.Services.AddSingleton<ActivityStore>();
         builder.Services.AddSingleton<UserStore>();
         builder.Services.AddActivityPurge();
-        builder.Services.AddSecurityGroupRefresh(builder.Configuration);
         builder.Services.AddCruddurTelemetry(builder.Configuration, "cruddur-worker");
         builder.Services.AddHealthChecks().AddCheck<WorkerHealthCheck>("hangfire-server-and-postgres");
         if (builder.Configuration[HealthEndpoint.UrlSetting] is { Length: > 0 } healthUrl)

@@ -42,6 +42,8 @@ public static class SecurityGroupRefreshExtensions
         services.AddSingleton(provider => new Lazy<IAmazonEC2>(provider.GetRequiredService<IAmazonEC2>));
 
         services.AddHttpClient(EchoClientName, client => client.DefaultRequestHeaders.UserAgent.ParseAdd("cruddur-worker"));
+        // Registered before the function host's database startup (Extensions.AddCruddurWorker), so that it runs first.
+        services.AddHostedService<SecurityGroupStartupRefresh>();
 
         services.AddResiliencePipeline(Retries.Ec2, (pipeline, context) => pipeline.AddBoundedRetry(
             context.ServiceProvider.GetRequiredService<IOptions<SecurityGroupRefreshOptions>>().Value.Retry,
