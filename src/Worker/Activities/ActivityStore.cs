@@ -1,6 +1,7 @@
 using Cruddur.Shared.Activities;
 using Cruddur.Shared.Data;
 using Cruddur.Shared.Resilience;
+using Npgsql;
 using Polly;
 using Polly.Registry;
 
@@ -9,6 +10,9 @@ namespace Cruddur.Worker.Activities;
 /// <summary>Stores activities in Postgres (the Worker's side; the Api reads them with its ActivityReader).</summary>
 public sealed class ActivityStore(Db db, ResiliencePipelineProvider<string> pipelines)
 {
+    /// <summary>The foreign key of <c>activities.user_uuid</c> on <c>users</c>.</summary>
+    public const string AuthorForeignKey = "activities_user_uuid_fkey";
+
     private readonly ResiliencePipeline _writes = pipelines.GetPipeline(Retries.DatabaseWrite);
 
     /// <summary>
@@ -35,9 +39,20 @@ public sealed class ActivityStore(Db db, ResiliencePipelineProvider<string> pipe
             ["expires_at"] = activities.Select(a => a.ExpiresAt.ToUniversalTime()).ToArray(),
             ["created_at"] = activities.Select(a => a.CreatedAt.ToUniversalTime()).ToArray(),
         };
-        var outcomes = await _writes.ExecuteAsync(
+        Task<List<(Guid Uuid, string Outcome)>> StoreAsync() => _writes.ExecuteAsync(
             async token => await db.QueryCommitRowsAsync(sql, parameters, row => (Uuid: row.GetGuid(0), Outcome: row.GetString(1)), token),
-            cancellationToken);
+            cancellationToken).AsTask();
+        List<(Guid Uuid, string Outcome)> outcomes;
+        try
+        {
+            outcomes = await StoreAsync();
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ForeignKeyViolation && e.ConstraintName == AuthorForeignKey)
+        {
+            // An author deleted after the statement's snapshot found them, before its insert: once more, the new snapshot
+            // reports that author's posts unknown, and the rest of the batch is stored (else every post of it failed for good).
+            outcomes = await StoreAsync();
+        }
         var unknown = outcomes.Where(o => o.Outcome == "unknown_user").Select(o => o.Uuid).ToHashSet();
         return new ActivityBatchResult(
             outcomes.Count - unknown.Count,

@@ -114,6 +114,42 @@ public sealed class ActivityBatchTests(PostgresServer server) : IAsyncLifetime
         Assert.Contains($"No user has the uuid {removed} (@removed", state.Reason, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_post_whose_author_is_deleted_while_its_batch_is_being_stored_fails_alone_and_the_rest_is_stored()
+    {
+        var victim = await _db.ScalarAsync<Guid>(
+            "INSERT INTO users (display_name, handle, email, cognito_user_id) VALUES ('V', 'victim', 'v@example.com', 'sub-victim') RETURNING uuid");
+        var batch = Posts(3, "bayko");
+        batch.Add(Posts(1, "victim")[0] with { UserUuid = victim, Message = "mid-flight" });
+        // The batch's statement stops at the victim's row (after its snapshot found the author) until the test lets it go.
+        await using var gate = await _db.DataSource.OpenConnectionAsync(TestContext.Current.CancellationToken);
+        await using (var hold = new Npgsql.NpgsqlCommand("SELECT pg_advisory_lock(4242)", gate))
+        {
+            await hold.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
+        }
+        await _db.ExecuteAsync("""
+            CREATE FUNCTION public.wait_at_the_gate() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN PERFORM pg_advisory_xact_lock(4242); RETURN NEW; END $$;
+            CREATE TRIGGER wait_at_the_gate BEFORE INSERT ON activities FOR EACH ROW WHEN (NEW.message = 'mid-flight')
+            EXECUTE FUNCTION public.wait_at_the_gate();
+            """);
+
+        var jobId = await _worker.Jobs.EnqueueBatchAsync(batch);
+        await Eventually.ReachesAsync(() => _db.ScalarAsync<long>("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"),
+            waiting => waiting == 1, "the batch's statement waiting at the gate");
+        await _db.ExecuteAsync($"DELETE FROM users WHERE uuid = '{victim}'"); // an operator removes the author meanwhile
+        await using (var release = new Npgsql.NpgsqlCommand("SELECT pg_advisory_unlock(4242)", gate))
+        {
+            await release.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
+        }
+
+        Assert.Equal("Succeeded", (await HangfireJobs.WaitForFinalStateAsync(_db.DataSource, jobId)).State);
+        Assert.Equal(3L, await CountStoredAsync(batch));
+        var state = await HangfireJobs.WaitForFinalStateAsync(_db.DataSource, await WaitForOtherJobAsync(jobId));
+        Assert.Equal("Failed", state.State);
+        Assert.Contains($"No user has the uuid {victim} (@victim", state.Reason, StringComparison.Ordinal);
+    }
+
     // The seed's users.uuid of @bayko.
     private static readonly Guid Bayko = Guid.Parse("00000000-0000-4000-8000-000000000002");
 
