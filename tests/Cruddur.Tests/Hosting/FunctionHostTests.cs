@@ -168,6 +168,19 @@ public class FunctionHostTests(PostgresServer server)
     }
 
     [Fact]
+    public async Task A_table_not_migrated_yet_is_a_failure_Hangfire_retries_not_a_job_failed_for_good()
+    {
+        await using var db = await TestDatabase.CreateAsync(server);
+        await using var worker = await StartAsync(db, [typeof(SchemaAheadFunctions)]);
+
+        var job = await worker.Jobs.EnqueueAsync(new SchemaAheadJob("early"));
+        var state = await Eventually.ReachesAsync(() => HangfireJobs.StateAsync(db.DataSource, job), s => s.State is "Scheduled" or "Failed", $"job {job} retried or failed");
+
+        Assert.Equal("Scheduled", state.State);
+        Assert.Contains("not_migrated_yet", state.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_retried_job_goes_back_to_its_own_queue_and_succeeds()
     {
         // Hangfire re-enqueues a retry (DelayedJobScheduler) and a dashboard Requeue with a bare EnqueuedState,

@@ -126,6 +126,21 @@ public sealed class ThrowingFunctions(InvocationRecorder recorder)
     }
 }
 
+[JobContract("schema-ahead", "tests")]
+public sealed record SchemaAheadJob(string Label);
+
+/// <summary>A function of a Worker deployed before its migration ran: the table it writes is not there yet.</summary>
+public sealed class SchemaAheadFunctions(NpgsqlDataSource db)
+{
+    [Function("schema-ahead")]
+    public async Task RunAsync([JobTrigger("tests")] SchemaAheadJob job, FunctionContext context)
+    {
+        await using var insert = db.CreateCommand("INSERT INTO public.not_migrated_yet (label) VALUES ($1)");
+        insert.Parameters.Add(new NpgsqlParameter { Value = job.Label });
+        await insert.ExecuteNonQueryAsync(context.CancellationToken);
+    }
+}
+
 public sealed class SlowFunctions(InvocationRecorder recorder)
 {
     [Function("slow")]

@@ -5,8 +5,8 @@ namespace Cruddur.Worker.Hosting.Middleware;
 
 /// <summary>
 /// Decides whether a failure is worth a retry. Errors the data itself causes (a broken constraint, a value
-/// Postgres rejects, a query that does not fit the schema) become <see cref="PermanentFailureException"/>:
-/// the job fails once with that reason. Everything else is left for Hangfire's retries with backoff.
+/// Postgres rejects) become <see cref="PermanentFailureException"/>: the job fails once with that reason. Everything else,
+/// a missing grant, table, column or function included, is left for Hangfire's retries with backoff.
 /// </summary>
 internal sealed class ErrorClassificationMiddleware : IFunctionMiddleware
 {
@@ -23,6 +23,10 @@ internal sealed class ErrorClassificationMiddleware : IFunctionMiddleware
         }
     }
 
-    // 22: data exception, 23: integrity constraint violation, 42: syntax error or access rule violation.
-    private static bool IsCausedByData(string sqlState) => sqlState[..2] is "22" or "23" or "42";
+    // 22: data exception, 23: integrity constraint violation, 42: syntax error or access rule violation, but for the 42s
+    // a deploy causes and an operator mends (a grant not yet made, a Worker older or newer than the schema): those go to
+    // Hangfire's retries, as failing a job of posts answered 202 for good would lose them until someone requeued it.
+    private static bool IsCausedByData(string sqlState) =>
+        sqlState[..2] is "22" or "23" or "42" && sqlState is not (PostgresErrorCodes.InsufficientPrivilege or PostgresErrorCodes.UndefinedTable
+            or PostgresErrorCodes.UndefinedColumn or PostgresErrorCodes.UndefinedFunction);
 }
