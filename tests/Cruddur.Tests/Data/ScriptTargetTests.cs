@@ -16,6 +16,7 @@ public class ScriptTargetTests(PostgresServer server)
     [Fact]
     public async Task Every_database_script_run_as_a_person_types_it_changes_only_the_named_database_even_with_bin_up_running()
     {
+        Assert.SkipWhen(PortIsTaken(BinUpPort), $"port {BinUpPort} is taken (bin/up running?): this test starts a database of its own there");
         await using var binUp = await PostgresServer.StartOwnAsync(BinUpPort, "password");
         await BinScriptTests.ExecuteAsync(binUp.AdminUrl, "CREATE DATABASE cruddur");
         var binUpBefore = await SnapshotAsync(binUp);
@@ -125,5 +126,19 @@ public class ScriptTargetTests(PostgresServer server)
             lines.Add($"{database}: {await tables.ExecuteScalarAsync()}");
         }
         return string.Join('\n', lines);
+    }
+
+    private static bool PortIsTaken(int port)
+    {
+        try
+        {
+            using var client = new System.Net.Sockets.TcpClient();
+            client.Connect(System.Net.IPAddress.Loopback, port);
+            return true;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
     }
 }

@@ -114,25 +114,33 @@ public sealed class ServiceProcess : IAsyncDisposable
             env[key] = value;
         }
         var api = Start(Repository.ApiDll, env, "--urls", $"http://127.0.0.1:{port}");
-        using var http = new HttpClient();
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
+        try
         {
-            try
+            using var http = new HttpClient();
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (true)
             {
-                if ((await http.GetAsync(new Uri($"http://127.0.0.1:{port}/healthz"))).IsSuccessStatusCode)
+                try
                 {
-                    return api;
+                    if ((await http.GetAsync(new Uri($"http://127.0.0.1:{port}/healthz"))).IsSuccessStatusCode)
+                    {
+                        return api;
+                    }
                 }
+                catch (HttpRequestException) when (!api.HasExited && DateTime.UtcNow < deadline)
+                {
+                }
+                if (api.HasExited || DateTime.UtcNow > deadline)
+                {
+                    throw new TimeoutException($"the Api did not answer /healthz on port {port}:\n{api.Output}");
+                }
+                await Task.Delay(100);
             }
-            catch (HttpRequestException) when (!api.HasExited && DateTime.UtcNow < deadline)
-            {
-            }
-            if (api.HasExited || DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"the Api did not answer /healthz on port {port}:\n{api.Output}");
-            }
-            await Task.Delay(100);
+        }
+        catch
+        {
+            await api.DisposeAsync(); // not left running after the test host exits
+            throw;
         }
     }
 
