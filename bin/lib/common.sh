@@ -51,7 +51,7 @@ choose_url_of() { # MIGRATION_CONNECTION_URL|CONNECTION_URL [prod]
   else
     echo "running in development" >&2
     CON_URL="${!name:-}"
-    [ -n "$CON_URL" ] || fail "$name is not set: export $name=postgresql://postgres:password@127.0.0.1:5432/cruddur (or run bin/up)."
+    [ -n "$CON_URL" ] || fail "$name is not set: export $name=postgresql://user:password@host:5432/cruddur (bin/up's own cluster: postgresql://postgres:password@127.0.0.1:15432/cruddur)."
   fi
   case "$CON_URL" in
     postgresql://* | postgres://*) ;;
