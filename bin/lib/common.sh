@@ -329,6 +329,10 @@ require_prerequisites() {
     case "$extra" in
       --browser) command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-dejavu-core) ;;
       --faults) [ -x /usr/sbin/tc ] || missing+=(iproute2) ;;
+      --tests) # the fixtures stop servers with pgrep and kill, and make certificates with openssl
+        command -v pgrep >/dev/null 2>&1 && [ -x /bin/kill ] || missing+=(procps)
+        command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+        ;;
       --bench)
         command -v wrk >/dev/null 2>&1 || missing+=(wrk)
         command -v pgbench >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pgbench >/dev/null 2>&1 || missing+=(postgresql-contrib)
