@@ -23,8 +23,17 @@ public sealed class LoopbackPacketDrop : IAsyncDisposable
 
     private LoopbackPacketDrop(int priority) => _priority = priority;
 
-    /// <summary>Whether this process may change the loopback's queueing (root, with tc on the PATH).</summary>
-    public static bool Available => Environment.UserName == "root" && File.Exists("/usr/sbin/tc");
+    /// <summary>Whether this process may change the loopback's queueing: root with CAP_NET_ADMIN (a container's root may lack it), and tc.</summary>
+    public static bool Available { get; } = Environment.UserName == "root" && File.Exists("/usr/sbin/tc") && HasNetAdmin();
+
+    // CAP_NET_ADMIN is bit 12 of the effective capabilities (CapEff in /proc/self/status, hexadecimal).
+    private static bool HasNetAdmin()
+    {
+        var effective = File.ReadLines("/proc/self/status").FirstOrDefault(line => line.StartsWith("CapEff:", StringComparison.Ordinal));
+        return effective is not null
+            && ulong.TryParse(effective["CapEff:".Length..].Trim(), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture, out var caps)
+            && (caps & (1UL << 12)) != 0;
+    }
 
     /// <summary>Drops every packet to or from <paramref name="port"/>: open connections and new ones.</summary>
     public static Task<LoopbackPacketDrop> PortAsync(int port) =>

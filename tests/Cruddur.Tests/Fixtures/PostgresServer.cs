@@ -100,7 +100,10 @@ public sealed class PostgresServer : IAsyncLifetime
         {
             return;
         }
-        await RunAsPostgres(PostgresTools.Find("pg_ctl"), "-D", _dataDirectory, "-m", "immediate", "-w", "stop");
+        if (Directory.Exists(_dataDirectory))
+        {
+            await RunAsPostgres(PostgresTools.Find("pg_ctl"), "-D", _dataDirectory, "-m", "immediate", "-w", "stop");
+        }
         Directory.Delete(_directory, recursive: true);
     }
 
@@ -113,7 +116,15 @@ public sealed class PostgresServer : IAsyncLifetime
     public static async Task<PostgresServer> StartOwnAsync(int? port = null, string password = Password, string serverOptions = "", IReadOnlyList<string>? initdbOptions = null)
     {
         var server = new PostgresServer { _own = true, _port = port, _password = password, _serverOptions = serverOptions, _initdbOptions = initdbOptions ?? [] };
-        await server.InitializeAsync();
+        try
+        {
+            await server.InitializeAsync();
+        }
+        catch
+        {
+            await server.DisposeAsync(); // a cluster made or started before the failure is not left behind
+            throw;
+        }
         return server;
     }
 
