@@ -33,6 +33,34 @@ public sealed class SqsScriptTests(MotoServer moto) : IDisposable
     }
 
     [Fact]
+    public async Task Without_a_region_set_the_scripts_act_in_the_aws_cli_profiles_region()
+    {
+        var suffix = Guid.NewGuid().ToString("N");
+        var config = Path.Combine(Path.GetTempPath(), $"aws-config-{suffix}");
+        await File.WriteAllTextAsync(config, "[default]\nregion = eu-west-2\n", TestContext.Current.CancellationToken);
+        try
+        {
+            var env = Env(new()
+            {
+                ["AWS_REGION"] = null, ["AWS_DEFAULT_REGION"] = null, ["AWS_CONFIG_FILE"] = config,
+                ["COGNITO_USERS_QUEUE_NAME"] = $"users-{suffix}", ["COGNITO_USERS_DLQ_NAME"] = $"users-dlq-{suffix}",
+            });
+
+            var result = await Repository.RunScriptAsync("sqs-create-queues", [], env);
+
+            Assert.True(result.ExitCode == 0, result.ToString());
+            using var london = new Amazon.SQS.AmazonSQSClient(new Amazon.Runtime.BasicAWSCredentials("testing", "testing-secret"),
+                new Amazon.SQS.AmazonSQSConfig { ServiceURL = moto.EndpointUrl, AuthenticationRegion = "eu-west-2" });
+            var arn = (await london.GetQueueAttributesAsync($"{moto.EndpointUrl}/123456789012/users-{suffix}", ["QueueArn"], TestContext.Current.CancellationToken)).QueueARN;
+            Assert.Equal($"arn:aws:sqs:eu-west-2:123456789012:users-{suffix}", arn);
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
+
+    [Fact]
     public async Task Sqs_create_queues_with_the_trigger_s_role_sets_a_policy_that_lets_only_that_role_send()
     {
         var suffix = Guid.NewGuid().ToString("N");
