@@ -21,13 +21,23 @@ internal static class HangfireBookkeepingPool
 {
     private const string Key = "hangfire-bookkeeping";
 
+    /// <summary>A state change's transaction is idle for milliseconds between its statements; one idle this long was abandoned.</summary>
+    public static readonly TimeSpan IdleInTransactionTimeout = TimeSpan.FromSeconds(15);
+
     public static IServiceCollection AddHangfireBookkeepingPool(this IServiceCollection services, IConfiguration configuration, int poolSize)
     {
         services.AddKeyedSingleton(Key, (provider, _) =>
         {
-            // A startup option, not a SET: Npgsql's reset on returning a connection to the pool (RESET ALL) keeps it.
+            // Startup options, not a SET: Npgsql's reset on returning a connection to the pool (RESET ALL) keeps them.
+            // A state change holds its job's lock as an uncommitted row of its transaction (OneTransactionStateChanger):
+            // a Worker cut off mid-change (a partition, a lost host) would leave that transaction, and every later taker
+            // of the job's lock waiting, until the server noticed the peer was gone: two hours with PostgreSQL's and
+            // Linux's defaults. The server ends such a session after it has been idle in its transaction for
+            // IdleInTransactionTimeout, and probes an idle peer as the client does (DatabaseNetwork).
             var connection = DataServiceCollectionExtensions.MainConnection(configuration, poolSize);
-            connection.Options = $"{connection.Options} -c synchronous_commit=off".Trim();
+            connection.Options = string.Join(' ', connection.Options, "-c synchronous_commit=off",
+                $"-c idle_in_transaction_session_timeout={IdleInTransactionTimeout.TotalMilliseconds:0}",
+                $"-c tcp_keepalives_idle={DatabaseNetwork.TcpKeepAliveSeconds} -c tcp_keepalives_interval={DatabaseNetwork.TcpKeepAliveIntervalSeconds} -c tcp_keepalives_count=9").Trim();
             // Hangfire sets no session state to reset, and enlists its connections in a transaction scope itself: a state
             // change's scope (OneTransactionStateChanger) holds one connection, and any other the filters open reads outside it.
             connection.NoResetOnClose = true;

@@ -109,6 +109,40 @@ public sealed class StateChangeTests(PostgresServer server)
     }
 
     [Fact]
+    public async Task A_state_change_cut_off_mid_way_frees_the_jobs_lock_after_the_servers_idle_timeout()
+    {
+        await using var db = await TestDatabase.CreateAsync(server);
+        // The Worker reaches the database through a relay that can fall silent, as a partition or a lost host does.
+        await using var network = new TcpForwarder(server.Host, server.Port);
+        network.Start();
+        await using var provider = WorkerStorage(db, db.Url.Replace($":{server.Port}/", $":{network.Port}/", StringComparison.Ordinal));
+        var job = await provider.GetRequiredService<IJobQueue>().EnqueueAsync(new RecordJob("cut off"));
+        var storage = provider.GetRequiredService<JobStorage>();
+        using var libraryConnection = HangfireJobs.LibraryStorage(db).GetConnection();
+        var cutOff = TimeSpan.FromSeconds(1) + HangfireBookkeepingPool.IdleInTransactionTimeout + TimeSpan.FromSeconds(10);
+
+        using var locked = new ManualResetEventSlim();
+        var stateChange = Task.Run(() =>
+        {
+            using var connection = (BatchingPostgreSqlStorage.Connection)storage.GetConnection();
+            using var scope = new TransactionScope(TransactionScopeOption.Required, new TransactionOptions { IsolationLevel = IsolationLevel.ReadCommitted });
+            using var held = connection.LockForStateChange(job, TimeSpan.FromSeconds(5), CancellationToken.None);
+            locked.Set();
+            Thread.Sleep(cutOff); // its next statement would never arrive
+        });
+        Assert.True(locked.Wait(TimeSpan.FromSeconds(10)), "the state change took the job's lock");
+        await network.SilenceAsync();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        using var taken = await Task.Run(() => libraryConnection.AcquireDistributedJobLock(job, cutOff));
+        var waited = clock.Elapsed;
+        await Record.ExceptionAsync(() => stateChange); // its session is gone
+
+        // Another Worker, or the dashboard, takes the job's lock once the server ends the transaction nobody will finish
+        // (with the server's defaults it waited until the state change's own end here, and for hours after a lost host).
+        Assert.InRange(waited, HangfireBookkeepingPool.IdleInTransactionTimeout - TimeSpan.FromSeconds(1), HangfireBookkeepingPool.IdleInTransactionTimeout + TimeSpan.FromSeconds(8));
+    }
+
+    [Fact]
     public async Task A_state_changes_lock_is_the_row_and_name_the_librarys_lock_takes()
     {
         await using var db = await TestDatabase.CreateAsync(server);
@@ -214,10 +248,10 @@ public sealed class StateChangeTests(PostgresServer server)
     }
 
     // The job storage as the Worker registers it: its changer, its connections.
-    private static ServiceProvider WorkerStorage(TestDatabase db)
+    private static ServiceProvider WorkerStorage(TestDatabase db, string? url = null)
     {
         var configuration = new ConfigurationBuilder()
-            .AddInMemoryCollection(new Dictionary<string, string?> { ["CONNECTION_URL"] = db.Url }).Build();
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["CONNECTION_URL"] = url ?? db.Url }).Build();
         var services = new ServiceCollection().AddLogging();
         services.AddCruddurData(configuration)
             .AddHangfireBookkeepingPool(configuration, poolSize: 12)
