@@ -23,11 +23,12 @@ public sealed partial class BatchingPostgreSqlStorage
     private static readonly TimeSpan OpenJobExpiry = TimeSpan.FromDays(30);
 
     // Opens a job: the job with its Enqueued state, as _insertEnqueuedJob, with an expiry and without its queue row; and
-    // closes the caller's previous open job ($8, or null) in the same statement.
+    // closes the caller's previous open job ($8, or null) in the same statement. The expiry is on the server's clock, so
+    // that an open job's age is too (_closeAbandonedOpenJobs): the Api's and the Worker's clocks may differ.
     private readonly string _openJob = $"""
         WITH "j" AS (
             INSERT INTO "{options.SchemaName}"."job" ("stateid", "statename", "invocationdata", "arguments", "createdat", "expireat")
-            VALUES (nextval(pg_get_serial_sequence('"{options.SchemaName}"."state"', 'id')), $5, $1::jsonb, $2::jsonb, $3, $7)
+            VALUES (nextval(pg_get_serial_sequence('"{options.SchemaName}"."state"', 'id')), $5, $1::jsonb, $2::jsonb, $3, now() + $7::interval)
             RETURNING "id", "stateid"
         ), "s" AS (
             INSERT INTO "{options.SchemaName}"."state" ("id", "jobid", "name", "createdat", "data")
@@ -58,11 +59,12 @@ public sealed partial class BatchingPostgreSqlStorage
         SELECT pg_notify('{NewJobChannel}', $2) FROM "q"
         """;
 
-    // Open jobs older than $1, with their queue (the job's own, in its invocation data), closed.
+    // Open jobs opened more than $2 ago by the server's clock (their expiry, $1 after their opening, is nearer than $1 - $2),
+    // with their queue (the job's own, in its invocation data), closed.
     private readonly string _closeAbandonedOpenJobs = $"""
         WITH "c" AS (
             UPDATE "{options.SchemaName}"."job" SET "expireat" = NULL
-            WHERE "statename" = 'Enqueued' AND "expireat" IS NOT NULL AND "createdat" < $1
+            WHERE "statename" = 'Enqueued' AND "expireat" IS NOT NULL AND "expireat" < now() + $1::interval - $2::interval
               AND NOT EXISTS (SELECT 1 FROM "{options.SchemaName}"."jobqueue" WHERE "jobid" = "job"."id")
             RETURNING "id", COALESCE("invocationdata" ->> 'Queue', 'default') AS "queue"
         ), "q" AS (
@@ -91,7 +93,7 @@ public sealed partial class BatchingPostgreSqlStorage
             open.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = SerializationHelper.Serialize(state.SerializeData()) });
             open.Parameters.Add(new NpgsqlParameter<string> { TypedValue = state.Name });
             open.Parameters.Add(new NpgsqlParameter<string> { TypedValue = queue });
-            open.Parameters.Add(new NpgsqlParameter<DateTime> { TypedValue = now + OpenJobExpiry });
+            open.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = OpenJobExpiry });
             open.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Bigint, Value = previous is null ? DBNull.Value : long.Parse(previous, CultureInfo.InvariantCulture) });
             id = (long)open.ExecuteScalar()!;
         }
@@ -134,10 +136,10 @@ public sealed partial class BatchingPostgreSqlStorage
     }
 
     /// <summary>
-    /// Closes every open job created before <paramref name="createdBefore"/>: those of a process that died with a job
-    /// open. Returns how many.
+    /// Closes every job open for longer than <paramref name="openFor"/> by the database server's clock: those of a process
+    /// that died with a job open. Returns how many.
     /// </summary>
-    public async Task<long> CloseAbandonedOpenJobsAsync(DateTime createdBefore, CancellationToken cancellationToken)
+    public async Task<long> CloseAbandonedOpenJobsAsync(TimeSpan openFor, CancellationToken cancellationToken)
     {
         var connection = _connections.GetOrCreateConnection();
         await using (connection)
@@ -147,7 +149,8 @@ public sealed partial class BatchingPostgreSqlStorage
                 await connection.OpenAsync(cancellationToken);
             }
             await using var close = new NpgsqlCommand(_closeAbandonedOpenJobs, connection);
-            close.Parameters.Add(new NpgsqlParameter<DateTime> { TypedValue = createdBefore });
+            close.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = OpenJobExpiry });
+            close.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = openFor });
             return (long)(await close.ExecuteScalarAsync(cancellationToken))!;
         }
     }

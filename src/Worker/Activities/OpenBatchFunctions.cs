@@ -20,7 +20,7 @@ public sealed class OpenBatchFunctions(BatchingPostgreSqlStorage storage)
     [Function("close-abandoned-batches")]
     public async Task RunAsync([TimerTrigger("* * * * *", RunOnStartup = true)] TimerInfo timer, FunctionContext context)
     {
-        var closed = await storage.CloseAbandonedOpenJobsAsync(DateTime.UtcNow - AbandonedAfter, context.CancellationToken);
+        var closed = await storage.CloseAbandonedOpenJobsAsync(AbandonedAfter, context.CancellationToken);
         if (closed > 0)
         {
             context.Logger.LogWarning("Queued {Count} open batch job(s) left by an Api that stopped before closing them", closed);

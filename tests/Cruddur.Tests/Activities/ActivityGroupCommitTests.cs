@@ -97,7 +97,8 @@ public sealed class ActivityGroupCommitTests(PostgresServer server) : IAsyncLife
         var now = DateTimeOffset.UtcNow;
         // What an Api's group commit leaves when it dies: a committed open job that no Worker can fetch.
         var open = jobs.OpenBatch<CreateActivityJob>([new(Guid.CreateVersion7(), "bayko", "left open", now, now.AddDays(1)) { UserUuid = await BaykoAsync() }], closing: null);
-        await _db.ExecuteAsync($"UPDATE hangfire.job SET createdat = createdat - interval '1 minute' WHERE id = {open}");
+        // Opened a minute ago by the database's clock, by an Api whose own clock ran an hour ahead (its createdat).
+        await _db.ExecuteAsync($"UPDATE hangfire.job SET expireat = expireat - interval '1 minute', createdat = createdat + interval '1 hour' WHERE id = {open}");
 
         await using var worker = await InProcessWorker.StartAsync(_db.Url, [typeof(ActivityFunctions), typeof(OpenBatchFunctions)]);
 
