@@ -15,8 +15,9 @@ public sealed record MigrationReport(IReadOnlyList<string> AppliedMigrations, bo
 /// <summary>
 /// Applies <c>db/migrations/*.sql</c> (and, once, <c>db/seed.sql</c>) with DbUp, journaled in
 /// <c>public.schema_migrations</c>, and Hangfire's schema with Hangfire's installer (then how its job table compresses
-/// the jobs' arguments, <c>db/hangfire-storage.sql</c>), then grants the runtime roles their rows (<c>db/grants.sql</c>). Runs under a Postgres advisory lock, so any number of processes
-/// starting together migrate exactly once; the lock is a session lock, released if the holder dies.
+/// the jobs' arguments, <c>db/hangfire-storage.sql</c>), then grants the runtime roles their rows (<c>db/grants.sql</c>).
+/// Runs under a Postgres advisory lock, so any number of processes starting together migrate exactly once; the lock is a
+/// session lock, released if the holder dies.
 /// Nothing here drops data: scripts are append-only and each runs once. A database that is current is only read,
 /// so a process whose role may not change the schema (a runtime role) starts on it.
 /// The data source is the migration role's (<c>MIGRATION_CONNECTION_URL</c>, else <c>CONNECTION_URL</c>).

@@ -58,7 +58,8 @@ public static class FunctionHostExtensions
         services.AddSingleton(catalog);
         services.AddSingleton(provider => new FunctionPipeline(host.Middleware, provider));
         services.AddScoped<IFunctionDispatcher, FunctionDispatcher>();
-        // The first hosted service: a function or middleware the container cannot create stops the Worker before it starts anything.
+        // Before the database's startup and the Hangfire server: a function or middleware the container cannot create stops
+        // the Worker before it takes a job.
         services.AddHostedService<FunctionActivationCheck>();
 
         // Hangfire's own writes go through the asynchronous-commit pool, and its server changes a job's state in one
