@@ -165,6 +165,11 @@ public sealed class ActivityGroupCommitTests(PostgresServer server) : IAsyncLife
 
         Assert.All(responses, r => Assert.Equal(HttpStatusCode.ServiceUnavailable, r.StatusCode));
         Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM hangfire.job"));
+        // What the client reads: when to retry, and how to retry safely (a broken commit may have been stored).
+        Assert.Equal(TimeSpan.FromSeconds(5), responses[0].Headers.RetryAfter?.Delta);
+        var problem = System.Text.Json.Nodes.JsonNode.Parse(await responses[0].Content.ReadAsStringAsync())!;
+        Assert.Equal("Database unavailable", (string?)problem["title"]);
+        Assert.Contains("same Idempotency-Key", (string?)problem["detail"], StringComparison.Ordinal);
     }
 
     [Fact]

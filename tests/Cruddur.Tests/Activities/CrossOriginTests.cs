@@ -72,7 +72,8 @@ public sealed class CrossOriginTests(PostgresServer server) : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
         Assert.Equal(Frontend, Header(response, "Access-Control-Allow-Origin"));
-        Assert.Contains("POST", Header(response, "Access-Control-Allow-Methods"), StringComparison.Ordinal);
+        // Only what some endpoint answers: a HEAD or DELETE the browser was told it may send would only get a 405.
+        Assert.Equal(["GET", "POST"], Header(response, "Access-Control-Allow-Methods")!.Split(',', StringSplitOptions.TrimEntries).Order());
         Assert.Equal(
             ["accept", "authorization", "content-type", "idempotency-key"],
             Header(response, "Access-Control-Allow-Headers")!.ToLowerInvariant().Split(',', StringSplitOptions.TrimEntries).Order());
