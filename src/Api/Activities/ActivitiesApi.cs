@@ -166,7 +166,10 @@ public static class ActivitiesApi
 public sealed record AcceptedActivity(
     Guid Uuid, string Handle, string DisplayName, string Message, DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt, string JobId);
 
-/// <summary>The 422 body, as the seed's: every error code, and what was sent.</summary>
+/// <summary>
+/// The 422 body: the seed's model, every error code and what was sent (its Flask answered the codes alone; the week-4
+/// frontend only logs a refusal, so the whole model costs it nothing and tells an API client what was refused).
+/// </summary>
 public sealed record RejectedActivity(IReadOnlyList<string> Errors, RejectedActivityData Data);
 
 public sealed record RejectedActivityData(string? Handle, string? Message);
