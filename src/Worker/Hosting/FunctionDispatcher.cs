@@ -13,10 +13,13 @@ internal sealed class FunctionDispatcher(
 {
     public Task DispatchAsync(string function, string payload, string? traceParent, PerformContext? context, CancellationToken cancellationToken)
     {
+        // Not a permanent failure: in a rolling deploy an Api can queue a new function's job before every Worker has it,
+        // and Hangfire's retry hands the job on until one that has it takes it.
         if (!catalog.TryGet(function, out var descriptor))
         {
-            throw new PermanentFailureException(
-                $"This Worker has no function named '{function}' (it has: {string.Join(", ", catalog.Functions.Select(f => f.Name))}).");
+            throw new InvalidOperationException(
+                $"This Worker has no function named '{function}' (it has: {string.Join(", ", catalog.Functions.Select(f => f.Name))}); " +
+                "retried, so a Worker that has it runs it: deploy Workers before the Api that queues a new function.");
         }
         // Hangfire counts retries in the job's "RetryCount" parameter; the first run has none. Its retry filter sets it while
         // the job's lock is held, before the job is queued again: the snapshot read with the job under that lock, as it went

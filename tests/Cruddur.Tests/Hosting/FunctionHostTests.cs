@@ -90,6 +90,20 @@ public class FunctionHostTests(PostgresServer server)
     }
 
     [Fact]
+    public async Task A_function_whose_service_needs_an_unregistered_service_stops_startup_naming_both()
+    {
+        await using var db = await TestDatabase.CreateAsync(server);
+
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => InProcessWorker.StartAsync(
+            db.Url, [typeof(DeepDependencyFunctions)], services: s => s.AddScoped<DeepStore>()));
+
+        Assert.Contains($"{typeof(DeepDependencyFunctions).FullName}: cannot be created", error.Message, StringComparison.Ordinal);
+        Assert.Contains(typeof(UnregisteredService).FullName!, error.Message, StringComparison.Ordinal);
+        Assert.Contains(nameof(DeepStore), error.Message, StringComparison.Ordinal);
+        Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM hangfire.server"));
+    }
+
+    [Fact]
     public async Task A_batch_job_reaches_a_function_that_takes_a_list_in_one_call()
     {
         await using var db = await TestDatabase.CreateAsync(server);
@@ -165,6 +179,26 @@ public class FunctionHostTests(PostgresServer server)
 
         Assert.StartsWith("Retry attempt 1 of 10: the disk is full", state.Reason, StringComparison.Ordinal);
         Assert.Equal("1", await HangfireJobs.ParameterAsync(db.DataSource, job, "RetryCount"));
+    }
+
+    [Fact]
+    public async Task A_job_for_a_function_this_Worker_lacks_is_retried_and_a_Worker_deployed_with_it_runs_it()
+    {
+        // A rolling deploy: the new Api queues record-context while the only Worker is an old one without it.
+        await using var db = await TestDatabase.CreateAsync(server);
+        string job;
+        await using (var old = await StartAsync(db, [typeof(ThrowingFunctions)]))
+        {
+            job = await old.Jobs.EnqueueAsync(new RecordJob("from the new Api"));
+            var state = await Eventually.ReachesAsync(() => HangfireJobs.StateAsync(db.DataSource, job), s => s.State is "Scheduled" or "Failed", $"job {job} retried or failed");
+            Assert.Equal("Scheduled", state.State);
+            Assert.StartsWith("Retry attempt 1 of 10: This Worker has no function", state.Reason, StringComparison.Ordinal);
+        }
+        await using var updated = await StartAsync(db, [typeof(RecordingFunctions)]);
+        // The retry's due time brought to now, as in A_retried_job_goes_back_to_its_own_queue_and_succeeds.
+        Assert.Equal(1, await db.ExecuteAsync($"UPDATE hangfire.set SET score = 0 WHERE key = 'schedule' AND value = 'tests:{job}'"));
+
+        Assert.Equal("Succeeded", (await HangfireJobs.WaitForFinalStateAsync(db.DataSource, job)).State);
     }
 
     [Fact]

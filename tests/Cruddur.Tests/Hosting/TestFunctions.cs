@@ -78,6 +78,22 @@ public sealed class UnregisteredDependencyFunctions(InvocationRecorder recorder,
 
 public sealed class UnregisteredService;
 
+[JobContract("needs-deep", "tests")]
+public sealed record DeepDependencyJob(string Label);
+
+/// <summary>Registered, but needs a service nobody registered.</summary>
+public sealed class DeepStore(UnregisteredService missing)
+{
+    public override string ToString() => missing.ToString()!;
+}
+
+/// <summary>Its own parameter is registered; what that needs is not.</summary>
+public sealed class DeepDependencyFunctions(DeepStore store)
+{
+    [Function("needs-deep")]
+    public Task RunAsync([JobTrigger("tests")] DeepDependencyJob job) => Task.FromResult($"{job.Label} {store}");
+}
+
 public sealed class BatchFunctions(InvocationRecorder recorder)
 {
     [Function("sum-batch")]
