@@ -47,7 +47,7 @@ public static class Extensions
         var feedCache = services.AddSettings<FeedCacheOptions>(builder.Configuration);
         services.AddOutputCache(cache => cache.AddPolicy(FeedCachePolicy.Name, new FeedCachePolicy(feedCache.TimeToLive)));
         services.AddCognitoUsersIngress(builder.Configuration);
-        services.AddCruddurDashboard();
+        services.AddCruddurDashboard(builder.Configuration);
         services.AddFrontendCors(builder.Configuration);
         services.AddCognitoAuthentication(builder.Configuration, builder.Environment);
         services.AddPostRateLimit(builder.Configuration);

@@ -23,3 +23,10 @@ public sealed class DashboardAccessOptions : IValidatableObject
         }
     }
 }
+
+/// <summary>Where the Apis keep the data-protection keys that sign the dashboard's antiforgery tokens.</summary>
+public sealed class DataProtectionKeysOptions
+{
+    [ConfigurationKeyName("DATA_PROTECTION_KEYS_DIR")]
+    public string? Directory { get; set; }
+}

@@ -23,6 +23,8 @@ public class DashboardAccessTests(PostgresServer server)
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Contains("Cruddur jobs", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        // Outside Development the operator is told: behind a proxy on this machine, every request is local.
+        Assert.Contains("Hangfire dashboard without HANGFIRE_DASHBOARD_USER and HANGFIRE_DASHBOARD_PASSWORD", api.Output, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -43,6 +45,7 @@ public class DashboardAccessTests(PostgresServer server)
         Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
         Assert.Equal(HttpStatusCode.OK, right.StatusCode);
         Assert.DoesNotContain("s3cret-Dashboard", api.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Hangfire dashboard without", api.Output, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -110,6 +113,66 @@ public class DashboardAccessTests(PostgresServer server)
         Assert.Equal("Failed", afterForgery.State);
         Assert.True(accepted.IsSuccessStatusCode, $"the dashboard's own {action} answered {(int)accepted.StatusCode}");
         Assert.Equal(action == "delete" ? "Deleted" : "Enqueued", afterOwn.State);
+    }
+
+    [Fact]
+    public async Task Behind_Apis_sharing_DATA_PROTECTION_KEYS_DIR_a_page_from_one_acts_through_another_and_without_it_is_refused()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        var jobId = await EnqueueAsync(db);
+        await db.ExecuteAsync($"UPDATE hangfire.job SET statename = 'Failed' WHERE id = {jobId}");
+        var shared = Directory.CreateTempSubdirectory("cruddur-keys-");
+        var homes = Enumerable.Range(0, 3).Select(_ => Directory.CreateTempSubdirectory("cruddur-home-")).ToArray();
+        try
+        {
+            // Each Api as on a host of its own (its own home, where ASP.NET Core keeps its keys by default), behind one name.
+            Dictionary<string, string?> Host(int home, string? keys) =>
+                new(Credentials()) { ["HOME"] = homes[home].FullName, ["DATA_PROTECTION_KEYS_DIR"] = keys };
+            var ports = Enumerable.Range(0, 3).Select(_ => PortAllocator.Free()).ToArray();
+            await using var first = await ServiceProcess.StartApiAsync(db.Url, ports[0], Host(0, shared.FullName));
+            await using var second = await ServiceProcess.StartApiAsync(db.Url, ports[1], Host(1, shared.FullName));
+            await using var unshared = await ServiceProcess.StartApiAsync(db.Url, ports[2], Host(2, null));
+            // Two operators' browsers, each with the page and the antiforgery cookie the first Api gave it; a cookie goes to
+            // every port of 127.0.0.1, as a browser's to the one name in front of the Apis.
+            async Task<(HttpClient Browser, string Page)> OpenOnFirstAsync()
+            {
+                var browser = new HttpClient();
+                var page = await (await browser.SendAsync(Get(new Uri($"http://127.0.0.1:{ports[0]}/hangfire/jobs/details/{jobId}"), "ops", "s3cret-Dashboard")))
+                    .Content.ReadAsStringAsync();
+                return (browser, page);
+            }
+            HttpRequestMessage Requeue(int port, string page)
+            {
+                var request = new HttpRequestMessage(HttpMethod.Post, new Uri($"http://127.0.0.1:{port}/hangfire/jobs/actions/requeue/{jobId}"))
+                {
+                    Content = new FormUrlEncodedContent([]),
+                    Headers = { Authorization = Get(new Uri($"http://127.0.0.1:{port}/"), "ops", "s3cret-Dashboard").Headers.Authorization },
+                };
+                request.Headers.Add(Meta(page, "csrf-header"), Meta(page, "csrf-token"));
+                return request;
+            }
+            var (one, onePage) = await OpenOnFirstAsync();
+            var (other, otherPage) = await OpenOnFirstAsync();
+            using var oneBrowser = one;
+            using var otherBrowser = other;
+
+            var refused = await one.SendAsync(Requeue(ports[2], onePage));
+            var afterRefused = await HangfireJobs.StateAsync(db.DataSource, jobId);
+            var accepted = await other.SendAsync(Requeue(ports[1], otherPage));
+
+            Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+            Assert.Equal("Failed", afterRefused.State);
+            Assert.True(accepted.IsSuccessStatusCode, $"the second Api answered {(int)accepted.StatusCode}: {second.Output}");
+            Assert.Equal("Enqueued", (await HangfireJobs.StateAsync(db.DataSource, jobId)).State);
+            Assert.NotEmpty(shared.GetFiles("key-*.xml"));
+        }
+        finally
+        {
+            foreach (var directory in homes.Append(shared))
+            {
+                directory.Delete(recursive: true);
+            }
+        }
     }
 
     private static string Meta(string page, string name) =>
