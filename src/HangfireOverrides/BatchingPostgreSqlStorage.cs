@@ -3,6 +3,7 @@ using System.Reflection;
 using Hangfire.Common;
 using Hangfire.PostgreSql;
 using Hangfire.PostgreSql.Utils;
+using Hangfire.Server;
 using Hangfire.States;
 using Hangfire.Storage;
 using Npgsql;
@@ -81,6 +82,12 @@ public sealed partial class BatchingPostgreSqlStorage(IConnectionFactory connect
     public string JobLockResource(string jobId) => $"{_options.SchemaName}:job:{jobId}:state-lock";
 
     public override IStorageConnection GetConnection() => new Connection(this);
+
+    // The library's components (PostgreSqlStorage.GetComponents: its expiration manager, counters aggregator, heartbeat),
+    // which a Hangfire server runs while the storage lacks ProcessesInsteadOfComponents, and the closer of open jobs.
+#pragma warning disable CS0618, CS0672 // the library's storage still offers its processes as components
+    public override IEnumerable<IServerComponent> GetComponents() => base.GetComponents().Append(new AbandonedOpenJobCloser(this));
+#pragma warning restore CS0618, CS0672
 
     /// <summary>
     /// Stores <paramref name="job"/> enqueued on <paramref name="queue"/> with one statement, and returns its id once it

@@ -15,6 +15,8 @@ public static class OverriddenHangfireVersions
     /// <summary>Each file of this project, with what in the library it depends on.</summary>
     public static IReadOnlyList<string> FilesToRecheck { get; } =
     [
+        "src/HangfireOverrides/AbandonedOpenJobCloser.cs: PostgreSqlStorage.GetComponents, which a Hangfire server runs while "
+            + "the storage has no ProcessesInsteadOfComponents feature (Hangfire.Core's BackgroundServerProcess)",
         "src/HangfireOverrides/BatchingPostgreSqlStorage.cs: the job, state and queue inserts (PostgreSqlConnection.CreateExpiredJob, "
             + "PostgreSqlWriteOnlyTransaction.SetJobState/AddToQueue, PostgreSqlJobQueue.Enqueue's NOTIFY and _queueEventRegistry), "
             + "the columns GetJobData and the monitoring API read",

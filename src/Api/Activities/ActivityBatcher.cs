@@ -219,7 +219,7 @@ public sealed class ActivityBatcher(IJobQueue jobs, ActivityBatchOptions options
         {
             metrics.Committed("close", succeeded: false, posts: 0, start);
             // Tried again a second later, or by the next commit; a post in it is not lost meanwhile (it is committed). A
-            // stopping Api leaves it to the Worker's close-abandoned-batches.
+            // stopping Api leaves it to the Workers' AbandonedOpenJobCloser.
             logger.LogWarning("Open job {JobId} was not put on its queue yet: {Error}", job.Id, e.Message);
             bool stopping;
             lock (_gate)

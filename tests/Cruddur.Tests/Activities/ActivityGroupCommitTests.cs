@@ -100,7 +100,7 @@ public sealed class ActivityGroupCommitTests(PostgresServer server) : IAsyncLife
         // Opened a minute ago by the database's clock, by an Api whose own clock ran an hour ahead (its createdat).
         await _db.ExecuteAsync($"UPDATE hangfire.job SET expireat = expireat - interval '1 minute', createdat = createdat + interval '1 hour' WHERE id = {open}");
 
-        await using var worker = await InProcessWorker.StartAsync(_db.Url, [typeof(ActivityFunctions), typeof(OpenBatchFunctions)]);
+        await using var worker = await InProcessWorker.StartAsync(_db.Url, [typeof(ActivityFunctions)]);
 
         Assert.Equal("Succeeded", (await HangfireJobs.WaitForFinalStateAsync(_db.DataSource, open)).State);
         Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM activities WHERE message = 'left open'"));

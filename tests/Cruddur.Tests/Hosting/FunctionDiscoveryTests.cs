@@ -16,7 +16,7 @@ public class FunctionDiscoveryTests
             FunctionCatalog.TypesIn(typeof(Cruddur.Worker.Extensions).Assembly), Settings(("SG_REFRESH_CRON", "*/5 * * * *"), ("ACTIVITY_PURGE_CRON", "*/10 * * * *")));
 
         Assert.Equal(
-            [("close-abandoned-batches", "maintenance"), ("create-activity", "activities"), ("ingest-cognito-user", "users"), ("purge-expired-activities", "maintenance"), ("refresh-rds-sg-rule", "maintenance")],
+            [("create-activity", "activities"), ("ingest-cognito-user", "users"), ("purge-expired-activities", "maintenance"), ("refresh-rds-sg-rule", "maintenance")],
             catalog.Functions.Select(f => (f.Name, f.Queue)).Order());
         Assert.Equal(["activities", "maintenance", "users"], catalog.Queues);
     }
