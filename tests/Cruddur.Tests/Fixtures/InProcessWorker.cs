@@ -48,6 +48,10 @@ public sealed class InProcessWorker : IAsyncDisposable
         Action<IServiceCollection>? services = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, EnvironmentName = "Test" });
+        // As a Development host checks scopes: a middleware (created once) taking a scoped service fails the test that starts
+        // the Worker, rather than sharing one instance among invocations. (Not ValidateOnBuild: the host's own startup
+        // check of what its functions need is what the tests hold, as production runs without it.)
+        builder.ConfigureContainer(new DefaultServiceProviderFactory(new ServiceProviderOptions { ValidateScopes = true }));
         var configuration = QuickSettings(connectionUrl);
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {

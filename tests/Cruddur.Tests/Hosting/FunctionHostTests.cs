@@ -104,6 +104,17 @@ public class FunctionHostTests(PostgresServer server)
     }
 
     [Fact]
+    public async Task A_middleware_taking_a_scoped_service_fails_a_test_that_starts_it_naming_both()
+    {
+        await using var db = await TestDatabase.CreateAsync(server);
+
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => StartAsync(db, [typeof(RecordingFunctions)], host => host.UseMiddleware<ScopedCapturingMiddleware>()));
+
+        Assert.Contains(nameof(ScopedMarker), error.Message, StringComparison.Ordinal);
+        Assert.Contains("root provider", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_batch_job_reaches_a_function_that_takes_a_list_in_one_call()
     {
         await using var db = await TestDatabase.CreateAsync(server);

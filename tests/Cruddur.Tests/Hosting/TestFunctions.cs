@@ -220,3 +220,13 @@ public sealed class CountingMiddleware : IFunctionMiddleware
         return next(context);
     }
 }
+
+/// <summary>A middleware that takes an invocation's scoped service in its constructor, where it would serve every invocation.</summary>
+public sealed class ScopedCapturingMiddleware(ScopedMarker marker) : IFunctionMiddleware
+{
+    public Task InvokeAsync(FunctionContext context, FunctionExecutionDelegate next)
+    {
+        GC.KeepAlive(marker);
+        return next(context);
+    }
+}
