@@ -151,8 +151,10 @@ free_port() {
 }
 
 # The URL with its password hidden, for messages.
-url_redacted() { # the last '@' before the query ends the user info, even after an unencoded '@' in the password
-  printf '%s\n' "$1" | sed -E -e 's#^([a-z]+://[^:/@]*:)[^?]*@#\1***@#' -e 's#([?&](password|passfile)=)[^&]*#\1***#gI'
+# The last '@' ends the user info, even after an unencoded '@', '/' or '?' in the password (an '@' in the query hides
+# more, never less).
+url_redacted() {
+  printf '%s\n' "$1" | sed -E -e 's#^([a-z]+://[^:/@]*:).*@#\1***@#' -e 's#([?&](password|passfile)=)[^&]*#\1***#gI'
 }
 
 # Fails with a clear message unless the server behind a URL answers.
@@ -169,10 +171,10 @@ require_server() {
 # The URL's password, percent-decoded (empty when it has none).
 url_password() {
   local rest="${1#*://}"
-  rest="${rest%%\?*}"
   case "$rest" in *@*) ;; *) return 0 ;; esac
-  local userinfo="${rest%@*}" # the last '@' ends the user info, even after an unencoded '@' in the password
+  local userinfo="${rest%@*}" # the last '@' ends the user info, as in url_redacted
   case "$userinfo" in *:*) ;; *) return 0 ;; esac
+  case "${userinfo%%:*}" in *@* | */*) return 0 ;; esac # that ':' is a port's: no password
   local password="${userinfo#*:}"
   password="${password//\\/\\\\}" # a literal backslash stays one
   printf '%b' "${password//%/\\x}"
@@ -198,11 +200,10 @@ print(f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(hashlib.sha256(client_key).d
 
 # The same URL without its password (the user kept), for a command line that any local user can read in ps.
 url_without_password() {
-  local url="$1" scheme="${1%%://*}" rest="${1#*://}" query=""
-  case "$rest" in *\?*) query="?${rest#*\?}" rest="${rest%%\?*}" ;; esac
-  case "$rest" in *@*) ;; *) printf '%s\n' "$url"; return ;; esac
-  local userinfo="${rest%@*}" hostpart="${rest##*@}"
-  printf '%s://%s@%s%s\n' "$scheme" "${userinfo%%:*}" "$hostpart" "$query"
+  local url="$1" scheme="${1%%://*}" rest="${1#*://}"
+  [ -n "$(url_password "$url")" ] || { printf '%s\n' "$url"; return; }
+  local userinfo="${rest%@*}" hostpart="${rest##*@}" # the last '@' ends the user info, as in url_password
+  printf '%s://%s@%s\n' "$scheme" "${userinfo%%:*}" "$hostpart"
 }
 
 # psql on a URL, its password handed over in psql's environment (PGPASSWORD, which only its user and root can read),

@@ -95,11 +95,11 @@ public static partial class ConnectionUrl
         {
             return "***"; // not a URL at all (perhaps a key=value string): nothing in it is safe to show
         }
-        // The last '@' before the query ends the user info, even when a password holds an unencoded '/' or '@'.
-        var queryStart = url.IndexOf('?', schemeEnd);
-        var at = url.LastIndexOf('@', queryStart < 0 ? url.Length - 1 : queryStart);
+        // The last '@' ends the user info, even when a password holds an unencoded '/', '?' or '@' (an '@' in the query
+        // hides more, never less); a ':' after the first '@' is a port's, and there is no password.
+        var at = url.LastIndexOf('@');
         var colon = url.IndexOf(':', schemeEnd + 3);
-        var redacted = at < 0 || colon < 0 || colon > at
+        var redacted = at < 0 || colon < 0 || colon > url.IndexOf('@', schemeEnd + 3)
             ? url
             : string.Concat(url.AsSpan(0, colon + 1), "***", url.AsSpan(at));
         // libpq also takes the password as a query parameter (?password=...), which Parse refuses by name.

@@ -120,6 +120,17 @@ public class BinScriptTests(PostgresServer server)
         Assert.DoesNotContain(Uri.EscapeDataString(PostgresServer.Password), result.Output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_password_with_an_unencoded_question_mark_is_hidden_too()
+    {
+        // libpq reads it (its user info ends at the '@'); a '?' must not end the redaction before the password does.
+        var result = await Repository.RunScriptAsync("db-seed", [], Env("postgresql://postgres:hunter2secret?x@127.0.0.1:1/cruddur"));
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("cannot reach PostgreSQL at postgresql://postgres:***@127.0.0.1:1", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2secret", result.Output, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("db-create")]
     [InlineData("db-schema-load")]

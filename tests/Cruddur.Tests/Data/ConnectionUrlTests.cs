@@ -57,6 +57,7 @@ public class ConnectionUrlTests
     [InlineData("postgresql://root@localhost/cruddur?sslmode=require&password=hunter2secret", "password in the query")]
     [InlineData("Host=localhost;Password=hunter2secret", "is not a postgresql://")]
     [InlineData("root:hunter2secret@localhost", "is not a postgresql://")]
+    [InlineData("postgresql://root:hunter2secret?x@localhost/cruddur", "is not a postgresql://")] // an unencoded '?'
     public void A_bad_url_is_a_clear_error_that_never_shows_the_password(string url, string explanation)
     {
         var error = Assert.Throws<FormatException>(() => ConnectionUrl.Parse(url));
@@ -68,6 +69,8 @@ public class ConnectionUrlTests
     [Theory]
     [InlineData("postgresql://root:hunter2secret@localhost:5432/cruddur", "postgresql://root:***@localhost:5432/cruddur")]
     [InlineData("postgresql://root:hun@ter2/secret@localhost/cruddur?sslmode=require", "postgresql://root:***@localhost/cruddur?sslmode=require")]
+    [InlineData("postgresql://root:hun?ter2secret@localhost/cruddur", "postgresql://root:***@localhost/cruddur")]
+    [InlineData("postgresql://root@localhost:5432/cruddur?application_name=a@b", "postgresql://root@localhost:5432/cruddur?application_name=a@b")]
     [InlineData("postgresql://localhost:5432/cruddur", "postgresql://localhost:5432/cruddur")]
     [InlineData("postgresql://root@localhost/cruddur?password=hunter2secret&sslmode=require", "postgresql://root@localhost/cruddur?password=***&sslmode=require")]
     public void Redact_hides_only_the_password(string url, string expected)
