@@ -27,9 +27,14 @@ public sealed record ActivityPurgeLimits
 /// <param name="Batches">DELETE statements run (the last one finds fewer than a batch, often none).</param>
 /// <param name="Duration">How long the run took.</param>
 /// <param name="Finished">False when the time budget ran out with expired activities possibly left.</param>
-public sealed record ActivityPurgeResult(long Deleted, int Batches, TimeSpan Duration, bool Finished);
+/// <param name="KeysForgotten">Idempotency-Key records deleted after the activities (none unless those finished).</param>
+public sealed record ActivityPurgeResult(long Deleted, int Batches, TimeSpan Duration, bool Finished, long KeysForgotten = 0);
 
-/// <summary>Deletes expired activities in bounded batches (<c>purge_expired.sql</c>) until none are left or the budget is spent.</summary>
+/// <summary>
+/// Deletes expired activities in bounded batches (<c>purge_expired.sql</c>) until none are left or the budget is spent;
+/// then, in what is left of the budget, the Idempotency-Key records that can no longer matter
+/// (<c>idempotency/purge_forgotten.sql</c>), which rely on the activities' purge having finished.
+/// </summary>
 public sealed partial class ExpiredActivityPurger(
     Db db, ResiliencePipelineProvider<string> pipelines, ActivityPurgeLimits limits, ILogger<ExpiredActivityPurger> logger)
 {
@@ -56,10 +61,11 @@ public sealed partial class ExpiredActivityPurger(
                 break;
             }
         }
-        var result = new ActivityPurgeResult(deleted, batches, clock.Elapsed, finished);
+        var forgotten = finished ? await DeleteInBatchesAsync(db.Template("idempotency", "purge_forgotten"), parameters, clock, cancellationToken) : 0;
+        var result = new ActivityPurgeResult(deleted, batches, clock.Elapsed, finished, forgotten);
         if (finished)
         {
-            LogPurged(deleted, batches, result.Duration.TotalMilliseconds);
+            LogPurged(deleted, batches, result.Duration.TotalMilliseconds, forgotten);
         }
         else
         {
@@ -68,8 +74,23 @@ public sealed partial class ExpiredActivityPurger(
         return result;
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Purged {Deleted} expired activities in {Batches} batches, {DurationMs:0} ms")]
-    private partial void LogPurged(long deleted, int batches, double durationMs);
+    private async Task<long> DeleteInBatchesAsync(SqlTemplate sql, SqlParameters parameters, Stopwatch clock, CancellationToken cancellationToken)
+    {
+        long deleted = 0;
+        while (clock.Elapsed < limits.TimeBudget)
+        {
+            var count = await _writes.ExecuteAsync(async token => await db.QueryCommitAsync<long>(sql, parameters, token), cancellationToken);
+            deleted += count;
+            if (count < limits.BatchSize)
+            {
+                break;
+            }
+        }
+        return deleted;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Purged {Deleted} expired activities in {Batches} batches and forgot {KeysForgotten} Idempotency-Key records, {DurationMs:0} ms")]
+    private partial void LogPurged(long deleted, int batches, double durationMs, long keysForgotten);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Purged {Deleted} expired activities in {Batches} batches, {DurationMs:0} ms: the time budget is spent and more may be left for the next run")]
     private partial void LogBudgetSpent(long deleted, int batches, double durationMs);

@@ -30,6 +30,29 @@ public class ActivityPurgeTests(PostgresServer server)
     }
 
     [Fact]
+    public async Task Idempotency_key_records_are_forgotten_past_the_longest_ttl_once_their_activity_is_gone()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        var live = Guid.CreateVersion7();
+        await db.ExecuteAsync($$"""
+            INSERT INTO activities (uuid, user_uuid, message, expires_at)
+            SELECT '{{live}}', uuid, 'still stored', current_timestamp + interval '1 day' FROM users WHERE handle = 'bayko';
+            INSERT INTO idempotency_keys (user_handle, key, fingerprint, status, body, created_at) VALUES
+              ('bayko', 'old', 'f', 202, '{"uuid":"{{Guid.CreateVersion7()}}","message":"an old secret"}', current_timestamp - interval '32 days'),
+              ('bayko', 'old-but-stored', 'f', 202, '{"uuid":"{{live}}"}', current_timestamp - interval '32 days'),
+              ('bayko', 'recent', 'f', 202, '{"uuid":"{{Guid.CreateVersion7()}}"}', current_timestamp - interval '2 days');
+            """);
+
+        var result = await Purger(db, new ActivityPurgeLimits { BatchSize = 10 }).PurgeAsync(TestContext.Current.CancellationToken);
+
+        Assert.Equal(1L, result.KeysForgotten);
+        Assert.Equal(
+            ["old-but-stored", "recent"],
+            (await db.ScalarAsync<string>("SELECT string_agg(key, ',' ORDER BY key) FROM idempotency_keys")).Split(','));
+        Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM idempotency_keys WHERE body LIKE '%an old secret%'"));
+    }
+
+    [Fact]
     public async Task A_run_whose_time_budget_is_spent_leaves_the_rest_for_the_next_run()
     {
         await using var db = await TestDatabase.CreateAsync(server, seed: true);
