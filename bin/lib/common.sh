@@ -260,6 +260,7 @@ run_migrator() {
   if [ -n "${CRUDDUR_WORKER_DLL:-}" ]; then
     MIGRATION_CONNECTION_URL="$CON_URL" CONNECTION_URL="$CON_URL" dotnet "$CRUDDUR_WORKER_DLL" migrate "$@"
   else
+    echo "building the migrator (src/Worker, Release; minutes on a first run)..." >&2
     MIGRATION_CONNECTION_URL="$CON_URL" CONNECTION_URL="$CON_URL" dotnet run --project "$ROOT/src/Worker" -c Release --no-launch-profile --verbosity quiet -- migrate "$@"
   fi
 }
