@@ -89,6 +89,32 @@ public class BinScriptTests(PostgresServer server)
         Assert.Contains("process_id", sessions.Stdout, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task The_readmes_user_removal_pasted_as_it_is_removes_the_user_and_everything_of_theirs()
+    {
+        var url = server.UrlForNewDatabase("removal");
+        Assert.Equal(0, (await Repository.RunScriptAsync("db-setup", [], Env(url))).ExitCode);
+        await ExecuteAsync(url, """
+            INSERT INTO activities (user_uuid, message, expires_at) SELECT uuid, 'mine', current_timestamp + interval '1 day' FROM users WHERE handle = 'bayko';
+            INSERT INTO idempotency_keys (user_handle, key, fingerprint, status, body) VALUES ('bayko', 'k', 'f', 202, '{}');
+            INSERT INTO sign_up_failures (cognito_user_id, handle) VALUES ('MOCK-bayko', 'taken');
+            """);
+        var readme = await File.ReadAllTextAsync(Path.Combine(Repository.Root, "README.md"));
+        var section = readme[readme.IndexOf("### Removing a user", StringComparison.Ordinal)..];
+        var commands = System.Text.RegularExpressions.Regex.Match(section, "```bash\n(.*?)```", System.Text.RegularExpressions.RegexOptions.Singleline)
+            .Groups[1].Value.Replace("HANDLE", "bayko", StringComparison.Ordinal);
+
+        var removal = await ProcessRunner.RunAsync("/bin/bash", ["-c", commands], Env(url), TimeSpan.FromMinutes(1), Repository.Root);
+
+        Assert.True(removal.ExitCode == 0, removal.ToString());
+        Assert.Equal(
+            "andrewbrown|1|0|0",
+            await ScalarAsync(url, """
+                SELECT concat_ws('|', string_agg(handle, ','), (SELECT count(*) FROM activities),
+                  (SELECT count(*) FROM idempotency_keys), (SELECT count(*) FROM sign_up_failures)) FROM users
+                """));
+    }
+
     [Theory]
     [InlineData("db-create")]
     [InlineData("db-drop")]
@@ -177,6 +203,14 @@ public class BinScriptTests(PostgresServer server)
     }
 
     private static Dictionary<string, string?> Env(string url) => new() { ["CONNECTION_URL"] = url };
+
+    private static async Task<string?> ScalarAsync(string url, string sql)
+    {
+        await using var connection = new NpgsqlConnection(ConnectionUrl.Parse(url).ConnectionString + ";Pooling=false");
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        return (string?)await command.ExecuteScalarAsync();
+    }
 
     /// <summary>How many users and activities the database at <paramref name="url"/> holds.</summary>
     internal static async Task<(long Users, long Activities)> CountsAsync(string url)
