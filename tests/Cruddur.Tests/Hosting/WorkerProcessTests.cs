@@ -9,6 +9,21 @@ public class WorkerProcessTests(PostgresServer server)
     private static readonly TimeSpan Started = TimeSpan.FromSeconds(90);
 
     [Fact]
+    public async Task A_database_that_refuses_the_workers_password_stops_it_with_one_line_naming_the_error()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, migrate: false);
+        var wrong = new UriBuilder(db.Url) { Password = "not-the-password" }.Uri.ToString();
+
+        await using var worker = ServiceProcess.StartWorker(wrong);
+        var exitCode = await worker.WaitForExitAsync(Started);
+
+        Assert.True(exitCode == 1, worker.Output);
+        Assert.Contains("Cruddur.Worker did not start: 28P01", worker.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", worker.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("not-the-password", worker.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Three_workers_started_together_on_an_empty_database_seed_it_once_serve_and_exit_cleanly_on_sigterm()
     {
         await using var db = await TestDatabase.CreateAsync(server, migrate: false);
