@@ -34,7 +34,8 @@ public static class DatabaseResilience
         services.AddResiliencePipeline(Retries.DatabaseWrite, (pipeline, context) =>
             pipeline.AddBoundedRetry(writeBounds ?? new RetryBounds(), Logger(context.ServiceProvider), "Database write"));
         services.AddResiliencePipeline(Retries.DatabaseStartup, (pipeline, context) =>
-            pipeline.AddBoundedRetry(StartupBounds, Logger(context.ServiceProvider), "Database not reachable yet"));
+            pipeline.AddBoundedRetry(StartupBounds, Logger(context.ServiceProvider),
+                "Database not reachable yet (on RDS, does the security group admit this host's IP? bin/rds-update-sg-rule, DB_SG_ID)"));
         services.AddResiliencePipeline(Retries.MigrationLock, (pipeline, context) =>
         {
             var logger = Logger(context.ServiceProvider);
