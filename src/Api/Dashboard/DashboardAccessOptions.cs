@@ -11,6 +11,13 @@ public sealed class DashboardAccessOptions : IValidatableObject
     [ConfigurationKeyName("HANGFIRE_DASHBOARD_PASSWORD")]
     public string? Password { get; set; }
 
+    /// <summary>A second credential, whose requests see the dashboard read-only.</summary>
+    [ConfigurationKeyName("HANGFIRE_DASHBOARD_VIEWER_USER")]
+    public string? ViewerUser { get; set; }
+
+    [ConfigurationKeyName("HANGFIRE_DASHBOARD_VIEWER_PASSWORD")]
+    public string? ViewerPassword { get; set; }
+
     /// <summary>Hides retry and delete.</summary>
     [ConfigurationKeyName("HANGFIRE_DASHBOARD_READONLY")]
     public bool ReadOnly { get; set; }
@@ -20,6 +27,18 @@ public sealed class DashboardAccessOptions : IValidatableObject
         if (string.IsNullOrEmpty(User) != string.IsNullOrEmpty(Password))
         {
             yield return new ValidationResult("Set both HANGFIRE_DASHBOARD_USER and HANGFIRE_DASHBOARD_PASSWORD, or neither.");
+        }
+        if (string.IsNullOrEmpty(ViewerUser) != string.IsNullOrEmpty(ViewerPassword))
+        {
+            yield return new ValidationResult("Set both HANGFIRE_DASHBOARD_VIEWER_USER and HANGFIRE_DASHBOARD_VIEWER_PASSWORD, or neither.");
+        }
+        if (!string.IsNullOrEmpty(ViewerUser) && string.IsNullOrEmpty(User))
+        {
+            yield return new ValidationResult("HANGFIRE_DASHBOARD_VIEWER_USER needs HANGFIRE_DASHBOARD_USER and HANGFIRE_DASHBOARD_PASSWORD: without them the dashboard answers local requests only.");
+        }
+        if (!string.IsNullOrEmpty(ViewerUser) && ViewerUser == User)
+        {
+            yield return new ValidationResult("HANGFIRE_DASHBOARD_VIEWER_USER must differ from HANGFIRE_DASHBOARD_USER.");
         }
     }
 }

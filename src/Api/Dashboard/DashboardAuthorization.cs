@@ -6,13 +6,20 @@ using Hangfire.Dashboard;
 namespace Cruddur.Api.Dashboard;
 
 /// <summary>
-/// HTTP basic authentication for the Hangfire dashboard, from <c>HANGFIRE_DASHBOARD_USER</c> and
-/// <c>HANGFIRE_DASHBOARD_PASSWORD</c>. Credentials are compared in constant time (as SHA-256 digests, so
-/// their lengths do not leak either); a refusal carries the challenge a browser needs to ask for them.
+/// HTTP basic authentication for the Hangfire dashboard: the operator's credentials (<c>HANGFIRE_DASHBOARD_USER</c>,
+/// <c>_PASSWORD</c>) and, when set, a viewer's (<c>HANGFIRE_DASHBOARD_VIEWER_USER</c>, <c>_PASSWORD</c>), whose requests
+/// <see cref="IsViewer"/> marks read-only. Credentials are compared in constant time (as SHA-256 digests, so their
+/// lengths do not leak either); a refusal carries the challenge a browser needs to ask for them.
 /// </summary>
-internal sealed class BasicAuthenticationFilter(string user, string password) : IDashboardAuthorizationFilter
+internal sealed class BasicAuthenticationFilter(string user, string password, string? viewer = null, string? viewerPassword = null)
+    : IDashboardAuthorizationFilter
 {
-    private readonly byte[] _expected = Digest($"{user}:{password}");
+    private const string ViewerItem = "Cruddur.Dashboard.Viewer";
+    private readonly byte[] _operator = Digest($"{user}:{password}");
+    private readonly byte[]? _viewer = string.IsNullOrEmpty(viewer) ? null : Digest($"{viewer}:{viewerPassword}");
+
+    /// <summary>True for a request the viewer's credentials let in.</summary>
+    public static bool IsViewer(DashboardContext context) => context.GetHttpContext().Items.ContainsKey(ViewerItem);
 
     public bool Authorize(DashboardContext context)
     {
@@ -20,10 +27,18 @@ internal sealed class BasicAuthenticationFilter(string user, string password) : 
         if (AuthenticationHeaderValue.TryParse(http.Request.Headers.Authorization, out var header)
             && header.Scheme.Equals("Basic", StringComparison.OrdinalIgnoreCase)
             && header.Parameter is { } parameter
-            && Decode(parameter) is { } credentials
-            && CryptographicOperations.FixedTimeEquals(Digest(credentials), _expected))
+            && Decode(parameter) is { } credentials)
         {
-            return true;
+            var digest = Digest(credentials);
+            if (CryptographicOperations.FixedTimeEquals(digest, _operator))
+            {
+                return true;
+            }
+            if (_viewer is not null && CryptographicOperations.FixedTimeEquals(digest, _viewer))
+            {
+                http.Items[ViewerItem] = true;
+                return true;
+            }
         }
         http.Response.Headers.WWWAuthenticate = "Basic realm=\"Cruddur jobs\", charset=\"UTF-8\"";
         return false;

@@ -32,8 +32,9 @@ public static class DashboardExtensions
     /// <summary>
     /// The Hangfire dashboard at <c>/hangfire</c>. Without credentials configured: local requests only
     /// (Hangfire's default). With <c>HANGFIRE_DASHBOARD_USER</c>/<c>_PASSWORD</c>: basic authentication from
-    /// anywhere. <c>HANGFIRE_DASHBOARD_READONLY=true</c> hides retry and delete. The storage's connection
-    /// string is never shown.
+    /// anywhere, and with <c>HANGFIRE_DASHBOARD_VIEWER_USER</c>/<c>_PASSWORD</c> a second credential that only looks.
+    /// <c>HANGFIRE_DASHBOARD_READONLY=true</c> hides retry and delete from everyone. The storage's connection string is
+    /// never shown.
     /// </summary>
     public static WebApplication MapCruddurDashboard(this WebApplication app)
     {
@@ -41,18 +42,19 @@ public static class DashboardExtensions
         var (user, password, readOnly) = (settings.User, settings.Password, settings.ReadOnly);
         IDashboardAuthorizationFilter authorization = string.IsNullOrEmpty(user)
             ? new LocalRequestsOnlyAuthorizationFilter()
-            : new BasicAuthenticationFilter(user, password!);
+            : new BasicAuthenticationFilter(user, password!, settings.ViewerUser, settings.ViewerPassword);
 
         app.UseHangfireDashboard("/hangfire", new DashboardOptions
         {
             DashboardTitle = "Cruddur jobs",
             Authorization = [authorization],
-            IsReadOnlyFunc = _ => readOnly,
+            IsReadOnlyFunc = context => readOnly || BasicAuthenticationFilter.IsViewer(context),
             DisplayStorageConnectionString = false,
             AppPath = null,
         }, app.Services.GetRequiredService<JobStorage>());
         app.Logger.LogInformation("Hangfire dashboard at /hangfire: {Access}{ReadOnly}",
-            string.IsNullOrEmpty(user) ? "local requests only" : "basic authentication", readOnly ? ", read-only" : "");
+            string.IsNullOrEmpty(user) ? "local requests only" : "basic authentication",
+            readOnly ? ", read-only" : string.IsNullOrEmpty(settings.ViewerUser) ? "" : ", and a read-only viewer");
         if (string.IsNullOrEmpty(user) && !app.Environment.IsDevelopment())
         {
             // Behind a proxy or sidecar on this machine every request is local, and the dashboard would be open to all.

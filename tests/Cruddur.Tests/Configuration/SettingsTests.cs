@@ -50,6 +50,7 @@ public sealed class SettingsTests
     [InlineData("ACTIVITY_BATCH_MAX_PENDING", "0")]
     [InlineData("FRONTEND_URL", "http://localhost:3000, http://localhost:3000/app")]
     [InlineData("FRONTEND_URL", "localhost:3000")]
+    [InlineData("HANGFIRE_DASHBOARD_VIEWER_USER", "support")] // without its password, and without the operator's credentials
     public async Task An_invalid_setting_stops_the_api_at_startup_with_a_message_naming_it(string setting, string value)
     {
         await using var api = ServiceProcess.Start(Repository.ApiDll,

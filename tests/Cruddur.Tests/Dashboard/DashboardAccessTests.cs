@@ -74,6 +74,50 @@ public class DashboardAccessTests(PostgresServer server)
         Assert.DoesNotContain("Host=", fullPage, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_viewer_sees_the_dashboard_without_actions_and_cannot_requeue_while_the_operator_can()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        var jobId = await EnqueueAsync(db);
+        await db.ExecuteAsync($"UPDATE hangfire.job SET statename = 'Failed' WHERE id = {jobId}");
+        var port = PortAllocator.Free();
+        await using var api = await ServiceProcess.StartApiAsync(db.Url, port, new Dictionary<string, string?>(Credentials())
+        {
+            ["HANGFIRE_DASHBOARD_VIEWER_USER"] = "support",
+            ["HANGFIRE_DASHBOARD_VIEWER_PASSWORD"] = "look-Only-7",
+        });
+        var details = new Uri($"http://127.0.0.1:{port}/hangfire/jobs/details/{jobId}");
+        var requeue = new Uri($"http://127.0.0.1:{port}/hangfire/jobs/actions/requeue/{jobId}");
+        async Task<(string Page, HttpResponseMessage Requeued)> ActAsAsync(string user, string password)
+        {
+            using var browser = new HttpClient();
+            var page = await (await browser.SendAsync(Get(details, user, password))).Content.ReadAsStringAsync();
+            using var post = new HttpRequestMessage(HttpMethod.Post, requeue)
+            {
+                Content = new FormUrlEncodedContent([]),
+                Headers = { Authorization = Get(details, user, password).Headers.Authorization },
+            };
+            post.Headers.Add(Meta(page, "csrf-header"), Meta(page, "csrf-token"));
+            return (page, await browser.SendAsync(post));
+        }
+
+        var viewer = await ActAsAsync("support", "look-Only-7");
+        var afterViewer = await HangfireJobs.StateAsync(db.DataSource, jobId);
+        using var stranger = new HttpClient();
+        var wrong = await stranger.SendAsync(Get(details, "support", "s3cret-Dashboard"));
+        var operatorSaw = await ActAsAsync("ops", "s3cret-Dashboard");
+
+        Assert.Contains("create-activity", viewer.Page, StringComparison.Ordinal);
+        Assert.DoesNotContain("/actions/requeue/", viewer.Page, StringComparison.Ordinal);
+        Assert.False(viewer.Requeued.IsSuccessStatusCode, $"the viewer's requeue answered {(int)viewer.Requeued.StatusCode}");
+        Assert.Equal("Failed", afterViewer.State);
+        Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode); // the viewer's name with the operator's password
+        Assert.Contains("/actions/requeue/", operatorSaw.Page, StringComparison.Ordinal);
+        Assert.True(operatorSaw.Requeued.IsSuccessStatusCode, $"the operator's requeue answered {(int)operatorSaw.Requeued.StatusCode}");
+        Assert.Equal("Enqueued", (await HangfireJobs.StateAsync(db.DataSource, jobId)).State);
+        Assert.DoesNotContain("look-Only-7", api.Output, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("delete")]
     [InlineData("requeue")]
