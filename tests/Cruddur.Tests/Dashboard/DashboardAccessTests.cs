@@ -219,6 +219,28 @@ public class DashboardAccessTests(PostgresServer server)
         }
     }
 
+    [Fact]
+    public async Task The_readmes_psql_line_lists_the_posts_of_a_batch_too_big_for_the_dashboards_page()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        string jobId;
+        await using (var api = new ApiFactory(db.Url))
+        {
+            var now = DateTimeOffset.UtcNow;
+            jobId = await api.Services.GetRequiredService<IJobQueue>().EnqueueBatchAsync(
+                Enumerable.Range(1, 64).Select(n => new CreateActivityJob(Guid.CreateVersion7(), "bayko", $"post {n} \"quoted\"", now, now.AddDays(1))).ToList());
+        }
+        var readme = await File.ReadAllTextAsync(Path.Combine(Repository.Root, "README.md"));
+        var line = System.Text.RegularExpressions.Regex.Match(readme, "`(bin/db-connect -c \"SELECT post->>[^`]*)`").Groups[1].Value
+            .Replace("JOB_ID", jobId, StringComparison.Ordinal);
+
+        var result = await ProcessRunner.RunAsync("/bin/bash", ["-c", line], new Dictionary<string, string?> { ["CONNECTION_URL"] = db.Url }, TimeSpan.FromMinutes(1), Repository.Root);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Matches("bayko +\\| post 64 \"quoted\"", result.Stdout);
+        Assert.Contains("(64 rows)", result.Stdout, StringComparison.Ordinal);
+    }
+
     private static string Meta(string page, string name) =>
         System.Text.RegularExpressions.Regex.Match(page, $"<meta name=\"{name}\" content=\"([^\"]+)\"") is { Success: true } match
             ? System.Net.WebUtility.HtmlDecode(match.Groups[1].Value)
