@@ -42,26 +42,12 @@ public sealed partial class ExpiredActivityPurger(
 
     public async Task<ActivityPurgeResult> PurgeAsync(CancellationToken cancellationToken)
     {
-        var sql = db.Template("activities", "purge_expired");
-        var parameters = new SqlParameters { ["batch_size"] = limits.BatchSize };
         var clock = Stopwatch.StartNew();
-        long deleted = 0;
-        var batches = 0;
-        var finished = false;
-        while (clock.Elapsed < limits.TimeBudget)
-        {
-            var count = await _writes.ExecuteAsync(
-                async token => await db.QueryCommitAsync<long>(sql, parameters, token), cancellationToken);
-            batches++;
-            deleted += count;
-            CruddurTelemetry.ActivitiesPurged.Add(count);
-            if (count < limits.BatchSize)
-            {
-                finished = true;
-                break;
-            }
-        }
-        var forgotten = finished ? await DeleteInBatchesAsync(db.Template("idempotency", "purge_forgotten"), parameters, clock, cancellationToken) : 0;
+        var (deleted, batches, finished) = await DeleteInBatchesAsync(
+            db.Template("activities", "purge_expired"), clock, CruddurTelemetry.ActivitiesPurged.Add, cancellationToken);
+        var forgotten = finished
+            ? (await DeleteInBatchesAsync(db.Template("idempotency", "purge_forgotten"), clock, _ => { }, cancellationToken)).Deleted
+            : 0;
         var result = new ActivityPurgeResult(deleted, batches, clock.Elapsed, finished, forgotten);
         if (finished)
         {
@@ -74,19 +60,26 @@ public sealed partial class ExpiredActivityPurger(
         return result;
     }
 
-    private async Task<long> DeleteInBatchesAsync(SqlTemplate sql, SqlParameters parameters, Stopwatch clock, CancellationToken cancellationToken)
+    // Runs sql, a DELETE of at most @batch_size rows that returns its count, until a batch is short (finished) or the run's
+    // budget is spent.
+    private async Task<(long Deleted, int Batches, bool Finished)> DeleteInBatchesAsync(
+        SqlTemplate sql, Stopwatch clock, Action<long> batchDeleted, CancellationToken cancellationToken)
     {
+        var parameters = new SqlParameters { ["batch_size"] = limits.BatchSize };
         long deleted = 0;
+        var batches = 0;
         while (clock.Elapsed < limits.TimeBudget)
         {
             var count = await _writes.ExecuteAsync(async token => await db.QueryCommitAsync<long>(sql, parameters, token), cancellationToken);
+            batches++;
             deleted += count;
+            batchDeleted(count);
             if (count < limits.BatchSize)
             {
-                break;
+                return (deleted, batches, true);
             }
         }
-        return deleted;
+        return (deleted, batches, false);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Purged {Deleted} expired activities in {Batches} batches and forgot {KeysForgotten} Idempotency-Key records, {DurationMs:0} ms")]
