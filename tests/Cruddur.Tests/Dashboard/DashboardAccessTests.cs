@@ -4,6 +4,7 @@ using System.Text;
 using Cruddur.Shared.Activities;
 using Cruddur.Shared.Jobs;
 using Cruddur.Tests.Fixtures;
+using Cruddur.Worker.Activities;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Cruddur.Tests.Dashboard;
@@ -92,12 +93,7 @@ public class DashboardAccessTests(PostgresServer server)
         {
             using var browser = new HttpClient();
             var page = await (await browser.SendAsync(Get(details, user, password))).Content.ReadAsStringAsync();
-            using var post = new HttpRequestMessage(HttpMethod.Post, requeue)
-            {
-                Content = new FormUrlEncodedContent([]),
-                Headers = { Authorization = Get(details, user, password).Headers.Authorization },
-            };
-            post.Headers.Add(Meta(page, "csrf-header"), Meta(page, "csrf-token"));
+            using var post = OwnPost(requeue, page, user, password);
             return (page, await browser.SendAsync(post));
         }
 
@@ -143,13 +139,7 @@ public class DashboardAccessTests(PostgresServer server)
         var refused = await http.SendAsync(forged);
         var afterForgery = await HangfireJobs.StateAsync(db.DataSource, jobId);
 
-        // The dashboard's own script sends its page's token in the header the page names.
-        using var own = new HttpRequestMessage(HttpMethod.Post, new Uri(dashboard, $"jobs/actions/{action}/{jobId}"))
-        {
-            Content = new FormUrlEncodedContent([]),
-            Headers = { Authorization = Get(dashboard, "ops", "s3cret-Dashboard").Headers.Authorization },
-        };
-        own.Headers.Add(Meta(page, "csrf-header"), Meta(page, "csrf-token"));
+        using var own = OwnPost(new Uri(dashboard, $"jobs/actions/{action}/{jobId}"), page, "ops", "s3cret-Dashboard");
         var accepted = await http.SendAsync(own);
         var afterOwn = await HangfireJobs.StateAsync(db.DataSource, jobId);
 
@@ -185,24 +175,19 @@ public class DashboardAccessTests(PostgresServer server)
                     .Content.ReadAsStringAsync();
                 return (browser, page);
             }
-            HttpRequestMessage Requeue(int port, string page)
-            {
-                var request = new HttpRequestMessage(HttpMethod.Post, new Uri($"http://127.0.0.1:{port}/hangfire/jobs/actions/requeue/{jobId}"))
-                {
-                    Content = new FormUrlEncodedContent([]),
-                    Headers = { Authorization = Get(new Uri($"http://127.0.0.1:{port}/"), "ops", "s3cret-Dashboard").Headers.Authorization },
-                };
-                request.Headers.Add(Meta(page, "csrf-header"), Meta(page, "csrf-token"));
-                return request;
-            }
+            HttpRequestMessage Requeue(int port, string page) =>
+                OwnPost(new Uri($"http://127.0.0.1:{port}/hangfire/jobs/actions/requeue/{jobId}"), page, "ops", "s3cret-Dashboard");
             var (one, onePage) = await OpenOnFirstAsync();
             var (other, otherPage) = await OpenOnFirstAsync();
             using var oneBrowser = one;
             using var otherBrowser = other;
 
-            var refused = await one.SendAsync(Requeue(ports[2], onePage));
+            using var toUnshared = Requeue(ports[2], onePage);
+            using var toSecond = Requeue(ports[1], otherPage);
+
+            var refused = await one.SendAsync(toUnshared);
             var afterRefused = await HangfireJobs.StateAsync(db.DataSource, jobId);
-            var accepted = await other.SendAsync(Requeue(ports[1], otherPage));
+            var accepted = await other.SendAsync(toSecond);
 
             Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
             Assert.Equal("Failed", afterRefused.State);
@@ -220,6 +205,34 @@ public class DashboardAccessTests(PostgresServer server)
     }
 
     [Fact]
+    public async Task Requeue_on_the_dashboard_closes_an_open_job_early_and_loses_nothing()
+    {
+        await using var db = await TestDatabase.CreateAsync(server, seed: true);
+        await using var app = new ApiFactory(db.Url);
+        var jobs = app.Services.GetRequiredService<IJobQueue>();
+        var now = DateTimeOffset.UtcNow;
+        var bayko = await db.ScalarAsync<Guid>("SELECT uuid FROM users WHERE handle = 'bayko'");
+        // The job an Api is still filling: committed, on no queue.
+        var open = jobs.OpenBatch<CreateActivityJob>([new(Guid.CreateVersion7(), "bayko", "held open", now, now.AddDays(1)) { UserUuid = bayko }], closing: null);
+        var port = PortAllocator.Free();
+        await using var api = await ServiceProcess.StartApiAsync(db.Url, port, Credentials());
+        using var browser = new HttpClient();
+        var page = await (await browser.SendAsync(Get(new Uri($"http://127.0.0.1:{port}/hangfire/jobs/details/{open}"), "ops", "s3cret-Dashboard")))
+            .Content.ReadAsStringAsync();
+        using var requeue = OwnPost(new Uri($"http://127.0.0.1:{port}/hangfire/jobs/actions/requeue/{open}"), page, "ops", "s3cret-Dashboard");
+
+        var requeued = await browser.SendAsync(requeue);
+
+        Assert.True(requeued.IsSuccessStatusCode, $"the requeue answered {(int)requeued.StatusCode}");
+        Assert.Equal(1L, await db.ScalarAsync<long>($"SELECT count(*) FROM hangfire.jobqueue WHERE jobid = {open}"));
+        // The Api's next post finds the job closed and opens another.
+        Assert.False(jobs.AppendToBatch<CreateActivityJob>(open, [new(Guid.CreateVersion7(), "bayko", "too late", now, now.AddDays(1))]));
+        await using var worker = await InProcessWorker.StartAsync(db.Url, [typeof(ActivityFunctions)]);
+        Assert.Equal("Succeeded", (await HangfireJobs.WaitForFinalStateAsync(db.DataSource, open)).State);
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM activities WHERE message = 'held open'"));
+    }
+
+    [Fact]
     public async Task The_readmes_psql_line_lists_the_posts_of_a_batch_too_big_for_the_dashboards_page()
     {
         await using var db = await TestDatabase.CreateAsync(server, seed: true);
@@ -230,15 +243,26 @@ public class DashboardAccessTests(PostgresServer server)
             jobId = await api.Services.GetRequiredService<IJobQueue>().EnqueueBatchAsync(
                 Enumerable.Range(1, 64).Select(n => new CreateActivityJob(Guid.CreateVersion7(), "bayko", $"post {n} \"quoted\"", now, now.AddDays(1))).ToList());
         }
-        var readme = await File.ReadAllTextAsync(Path.Combine(Repository.Root, "README.md"));
-        var line = System.Text.RegularExpressions.Regex.Match(readme, "`(bin/db-connect -c \"SELECT post->>[^`]*)`").Groups[1].Value
+        var line = System.Text.RegularExpressions.Regex.Match(Repository.Readme, "`(bin/db-connect -c \"SELECT post->>[^`]*)`").Groups[1].Value
             .Replace("JOB_ID", jobId, StringComparison.Ordinal);
 
-        var result = await ProcessRunner.RunAsync("/bin/bash", ["-c", line], new Dictionary<string, string?> { ["CONNECTION_URL"] = db.Url }, TimeSpan.FromMinutes(1), Repository.Root);
+        var result = await Repository.RunAsPastedAsync(line, new Dictionary<string, string?> { ["CONNECTION_URL"] = db.Url });
 
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Matches("bayko +\\| post 64 \"quoted\"", result.Stdout);
         Assert.Contains("(64 rows)", result.Stdout, StringComparison.Ordinal);
+    }
+
+    /// <summary>An action as the dashboard's own script posts it: its page's antiforgery token in the header the page names.</summary>
+    private static HttpRequestMessage OwnPost(Uri action, string page, string user, string password)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, action)
+        {
+            Content = new FormUrlEncodedContent([]),
+            Headers = { Authorization = Get(action, user, password).Headers.Authorization },
+        };
+        request.Headers.Add(Meta(page, "csrf-header"), Meta(page, "csrf-token"));
+        return request;
     }
 
     private static string Meta(string page, string name) =>

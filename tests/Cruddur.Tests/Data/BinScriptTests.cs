@@ -99,12 +99,11 @@ public class BinScriptTests(PostgresServer server)
             INSERT INTO idempotency_keys (user_handle, key, fingerprint, status, body) VALUES ('bayko', 'k', 'f', 202, '{}');
             INSERT INTO sign_up_failures (cognito_user_id, handle) VALUES ('MOCK-bayko', 'taken');
             """);
-        var readme = await File.ReadAllTextAsync(Path.Combine(Repository.Root, "README.md"));
-        var section = readme[readme.IndexOf("### Removing a user", StringComparison.Ordinal)..];
+        var section = Repository.Readme[Repository.Readme.IndexOf("### Removing a user", StringComparison.Ordinal)..];
         var commands = System.Text.RegularExpressions.Regex.Match(section, "```bash\n(.*?)```", System.Text.RegularExpressions.RegexOptions.Singleline)
             .Groups[1].Value.Replace("HANDLE", "bayko", StringComparison.Ordinal);
 
-        var removal = await ProcessRunner.RunAsync("/bin/bash", ["-c", commands], Env(url), TimeSpan.FromMinutes(1), Repository.Root);
+        var removal = await Repository.RunAsPastedAsync(commands, Env(url));
 
         Assert.True(removal.ExitCode == 0, removal.ToString());
         Assert.Equal(

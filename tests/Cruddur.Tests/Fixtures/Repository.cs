@@ -23,6 +23,13 @@ public static class Repository
         .GetCustomAttributes<AssemblyMetadataAttribute>()
         .Single(a => a.Key == key).Value!;
 
+    /// <summary>README.md's text, for the tests that run its commands as a person pastes them.</summary>
+    public static string Readme => File.ReadAllText(Path.Combine(Root, "README.md"));
+
+    /// <summary>Runs <paramref name="commands"/> in bash from the repository's root, as pasted into a terminal.</summary>
+    public static Task<ProcessResult> RunAsPastedAsync(string commands, IReadOnlyDictionary<string, string?> environment) =>
+        ProcessRunner.RunAsync("/bin/bash", ["-c", commands], environment, TimeSpan.FromMinutes(1), Root);
+
     /// <summary>
     /// Runs <c>bin/{script}</c> with the given environment (null removes a variable). The built Worker and trigger
     /// are handed over unless the environment removes them (<c>["CRUDDUR_WORKER_DLL"] = null</c>: as a person runs it).
